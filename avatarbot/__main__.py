@@ -1,0 +1,3 @@
+from avatarbot.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Text/audio -> speech -> talking portrait MP4. Heavy libraries are imported lazily inside stages."""
