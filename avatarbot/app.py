@@ -55,9 +55,15 @@ async def build_services(config: ConfigManager, *, run_migrations: bool = True) 
 
 async def start_services(services: Services) -> None:
     await services.executor.start()
+    from avatarbot.scheduler.runner import SchedulerService
+
+    services.scheduler = SchedulerService(services)
+    await services.scheduler.start()
 
 
 async def stop_services(services: Services) -> None:
+    if services.scheduler is not None:
+        await services.scheduler.stop()
     await services.executor.stop()
     await services.bus.stop()
     services.redis.close()

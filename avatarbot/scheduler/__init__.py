@@ -1,0 +1,1 @@
+"""Scheduled reports: cron schedules in the DB, fired exactly once across replicas, pushed to chats."""

@@ -1,0 +1,175 @@
+"""Scheduler API: validation answers 422 with the reason, CRUD, run now pushes once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from helpers.fake_robot import FakeRobotServer
+
+from avatarbot.services import Services
+from avatarbot.storage.models import Agent
+
+
+@pytest.fixture
+def services(app: Any) -> Services:
+    return app.state.services
+
+
+@pytest.fixture
+async def agent(services: Services) -> str:
+    async with services.db.session() as session:
+        session.add(Agent(name="reporter", prompt="You write short reports."))
+        await session.commit()
+    return "reporter"
+
+
+@pytest.fixture
+def robot() -> Any:
+    with FakeRobotServer() as server:
+        yield server
+
+
+def _body(agent_name: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "daily",
+        "cron": "0 9 * * 1-5",
+        "timezone": "Asia/Shanghai",
+        "agent": agent_name,
+        "prompt": "Summarise yesterday's sales.",
+        "output": "markdown",
+        "target": {"platform": "feishu", "chat_id": "oc_123"},
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"cron": "61 * * * *"}, "invalid cron '61 * * * *'"),
+        ({"cron": "every day"}, "expected 5 fields"),
+        ({"timezone": "Mars/Olympus"}, "unknown timezone"),
+        ({"agent": "nobody"}, "unknown agent 'nobody' (known agents: reporter)"),
+        ({"output": "gif"}, "unknown output 'gif'"),
+        ({"target": {"platform": "slack", "chat_id": "x"}}, "unknown target platform 'slack'"),
+        ({"target": {"platform": "feishu"}}, "feishu needs a chat_id"),
+        ({"target": {"platform": "wecom"}}, "wecom needs a chat_id or a user_id"),
+        ({"target": {"platform": "webhook"}}, "needs the group robot's url"),
+        (
+            {"target": {"platform": "webhook", "url": "https://example.com/hook"}},
+            "not a Feishu or WeCom group robot webhook",
+        ),
+        ({"target": {"platform": "webhook", "url": "ftp://x/y"}}, "must be an http(s) URL"),
+    ],
+)
+async def test_invalid_schedule_is_422_with_reason(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    agent: str,
+    changes: dict[str, Any],
+    reason: str,
+) -> None:
+    r = await client.post(
+        "/api/v1/scheduler/create", json=_body(agent, **changes), headers=admin_headers
+    )
+    assert r.status_code == 422, r.text
+    assert reason in r.json()["detail"]
+
+
+async def test_crud_round_trip(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], agent: str
+) -> None:
+    r = await client.post("/api/v1/scheduler/create", json=_body(agent), headers=admin_headers)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    sid = created["id"]
+    assert created["target"] == {"platform": "feishu", "chat_id": "oc_123"}
+    # 09:00 Shanghai is 01:00 UTC, weekdays only.
+    assert len(created["next_runs"]) == 3
+    assert all(t.endswith("+08:00") and "T09:00:00" in t for t in created["next_runs"])
+
+    listed = (await client.get("/api/v1/scheduler/list", headers=admin_headers)).json()
+    assert [s["id"] for s in listed] == [sid]
+
+    r = await client.put(
+        f"/api/v1/scheduler/{sid}",
+        json={"cron": "*/5 * * * *", "enabled": False},
+        headers=admin_headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["cron"] == "*/5 * * * *" and r.json()["enabled"] is False
+    assert r.json()["prompt"] == "Summarise yesterday's sales."  # untouched fields stay
+    r = await client.put(f"/api/v1/scheduler/{sid}", json={"cron": "* *"}, headers=admin_headers)
+    assert r.status_code == 422 and "invalid cron" in r.json()["detail"]
+
+    got = (await client.get(f"/api/v1/scheduler/{sid}", headers=admin_headers)).json()
+    assert got["cron"] == "*/5 * * * *"
+    assert (
+        await client.delete(f"/api/v1/scheduler/{sid}", headers=admin_headers)
+    ).status_code == 204
+    assert (await client.get(f"/api/v1/scheduler/{sid}", headers=admin_headers)).status_code == 404
+    assert (await client.get("/api/v1/scheduler/list")).status_code == 401
+
+
+async def test_preview_next_runs(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+    r = await client.get(
+        "/api/v1/scheduler/preview",
+        params={"cron": "30 8 * * *", "timezone": "UTC", "n": 4},
+        headers=admin_headers,
+    )
+    assert r.status_code == 200
+    runs = r.json()["next_runs"]
+    assert len(runs) == 4 and all("T08:30:00" in t for t in runs)
+    r = await client.get(
+        "/api/v1/scheduler/preview", params={"cron": "99 * * * *"}, headers=admin_headers
+    )
+    assert r.status_code == 422 and "invalid cron" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("robot_kind", ["feishu", "wecom"])
+async def test_run_now_pushes_once_to_group_robot(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    agent: str,
+    robot: FakeRobotServer,
+    robot_kind: str,
+) -> None:
+    url = robot.feishu_url if robot_kind == "feishu" else robot.wecom_url
+    body = _body(agent, target={"platform": "webhook", "url": url}, output="markdown")
+    r = await client.post("/api/v1/scheduler/create", json=body, headers=admin_headers)
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert "test-key" not in r.text and "test-token" not in r.text  # robot URL is a credential
+
+    r = await client.post(f"/api/v1/scheduler/{sid}/run", headers=admin_headers)
+    assert r.status_code == 200, r.text
+    run = r.json()
+    assert run["status"] == "done" and run["manual"] is True and run["error"] is None
+
+    pushes = robot.received()
+    assert len(pushes) == 1
+    if robot_kind == "feishu":
+        assert pushes[0]["path"] == "/open-apis/bot/v2/hook/test-token"
+        assert pushes[0]["body"]["msg_type"] == "interactive"
+        assert "Summarise yesterday" in pushes[0]["body"]["card"]["elements"][0]["content"]
+    else:
+        assert pushes[0]["path"] == "/cgi-bin/webhook/send?key=test-key"
+        assert pushes[0]["body"] == {
+            "msgtype": "markdown",
+            "markdown": {"content": "Summarise yesterday's sales."},
+        }
+    runs = (await client.get(f"/api/v1/scheduler/{sid}/runs", headers=admin_headers)).json()
+    assert [x["id"] for x in runs] == [run["id"]]
+
+
+async def test_run_now_failure_is_recorded_with_reason(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], agent: str
+) -> None:
+    # A Feishu app chat while no Feishu channel is configured: the run fails visibly.
+    r = await client.post("/api/v1/scheduler/create", json=_body(agent), headers=admin_headers)
+    sid = r.json()["id"]
+    run = (await client.post(f"/api/v1/scheduler/{sid}/run", headers=admin_headers)).json()
+    assert run["status"] == "failed"
+    assert run["error"] == "the feishu channel is not configured"
