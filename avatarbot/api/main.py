@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from avatarbot.api.routers import admin, auth, scheduler, tasks
+from avatarbot.api.routers import admin, auth, scheduler, tasks, ws_progress
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(admin.router)
 api_router.include_router(tasks.router)
 api_router.include_router(scheduler.router)
+api_router.include_router(ws_progress.router)
