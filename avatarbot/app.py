@@ -22,8 +22,8 @@ from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.errors import AvatarbotError
 from avatarbot.health import health_report
-from avatarbot.jobs.executor import LocalExecutor
-from avatarbot.jobs.progress import LocalProgressBus
+from avatarbot.jobs.executor import JobExecutor, LocalExecutor
+from avatarbot.jobs.progress import LocalProgressBus, ProgressBus
 from avatarbot.logging_setup import configure_logging, request_id_var
 from avatarbot.services import Services
 from avatarbot.storage import migrate
@@ -40,9 +40,9 @@ async def build_services(config: ConfigManager, *, run_migrations: bool = True) 
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     db = Database(settings.database_url)
     redis = RedisManager(settings.redis_url)
-    bus = LocalProgressBus()
+    bus = _progress_bus(settings)
     await bus.start()
-    executor = LocalExecutor(db=db, bus=bus, settings=settings)
+    executor = _executor(settings, db=db, bus=bus)
     return Services(
         config=config,
         db=db,
@@ -51,6 +51,23 @@ async def build_services(config: ConfigManager, *, run_migrations: bool = True) 
         executor=executor,
         login_limiter=RateLimiter(settings.auth.login_attempts_per_minute, 60.0),
     )
+
+
+def _progress_bus(settings: Settings) -> ProgressBus:
+    if settings.redis_url:
+        from avatarbot.jobs.redis_progress import RedisProgressBus
+
+        return RedisProgressBus(settings.redis_url)
+    return LocalProgressBus()
+
+
+def _executor(settings: Settings, *, db: Database, bus: ProgressBus) -> JobExecutor:
+    # With Redis, work goes to Celery workers (`avatarbot worker`); without, a local pool.
+    if settings.redis_url:
+        from avatarbot.jobs.celery_executor import CeleryExecutor
+
+        return CeleryExecutor(db=db, bus=bus, settings=settings)
+    return LocalExecutor(db=db, bus=bus, settings=settings)
 
 
 async def start_services(services: Services) -> None:

@@ -144,6 +144,11 @@ def user_create(
         fail(exc.message)
 
 
+from avatarbot.jobs.cli import worker as _worker  # noqa: E402  (light: celery loads on run)
+
+app.command("worker")(_worker)
+
+
 def main() -> None:
     app()
 

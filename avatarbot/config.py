@@ -91,6 +91,13 @@ class JobSettings(BaseModel):
     local_workers: int = 1
     task_time_limit_s: int = 1800
     max_attempts: int = 3
+    # Celery workers (AVATARBOT_REDIS_URL set): an unacked message returns to the queue after
+    # visibility_timeout_s; a running task whose heartbeat is older than heartbeat_timeout_s
+    # belongs to a dead worker and is re-queued (or failed) by the sweeper.
+    visibility_timeout_s: int = 3600
+    heartbeat_interval_s: float = 10.0
+    heartbeat_timeout_s: float = 60.0
+    sweep_interval_s: float = 30.0
 
 
 class BotSettings(BaseModel):
