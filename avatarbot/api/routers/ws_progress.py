@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from avatarbot.api.deps import CurrentUser, ServicesDep, websocket_user
-from avatarbot.api.websocket import connection_registry
+from avatarbot.api.websocket import (
+    FrameTooLarge,
+    authenticate,
+    connection_registry,
+    receive_frame,
+)
 from avatarbot.jobs import service as task_service
 from avatarbot.jobs.progress import ProgressEvent
 from avatarbot.services import Services
@@ -32,7 +35,6 @@ from avatarbot.storage.models import User
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/ws", tags=["websocket"])
 
-AUTH_TIMEOUT_S = 10.0
 MAX_TASK_IDS = 500
 
 
@@ -52,15 +54,13 @@ class _Subscription:
 
 
 @router.websocket("/progress")
-async def progress_socket(websocket: WebSocket, token: str | None = None) -> None:
-    await websocket.accept()
-    user = await _authenticate(websocket, token)
+async def progress_socket(websocket: WebSocket) -> None:
+    user = await authenticate(websocket)  # accepts; closes with 1008 when unauthenticated
     if user is None:
-        await websocket.close(code=1008, reason="not authenticated")
         return
     services: Services = websocket.app.state.services
     registry = connection_registry(services)
-    conn = registry.add(websocket, kind="progress", user_id=user.id)
+    conn = registry.add(websocket, kind="progress", user_id=user.id, username=user.email)
     wanted = _Subscription(user)
     try:
         await websocket.send_json({"type": "authenticated", "user_id": user.id})
@@ -80,21 +80,6 @@ async def progress_socket(websocket: WebSocket, token: str | None = None) -> Non
                 await websocket.close()
 
 
-async def _authenticate(websocket: WebSocket, token: str | None) -> User | None:
-    if not token:
-        try:
-            first = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S)
-            message = json.loads(first)
-        except (TimeoutError, ValueError, WebSocketDisconnect):
-            return None
-        if not isinstance(message, dict) or message.get("type", "auth") != "auth":
-            return None
-        token = message.get("token")
-        if not isinstance(token, str):
-            return None
-    return await websocket_user(websocket, token)
-
-
 async def _write_loop(websocket: WebSocket, queue: asyncio.Queue[ProgressEvent]) -> None:
     while True:
         event = await queue.get()
@@ -107,11 +92,14 @@ async def _write_loop(websocket: WebSocket, queue: asyncio.Queue[ProgressEvent])
 async def _read_loop(websocket: WebSocket, services: Services, wanted: _Subscription) -> None:
     while True:
         try:
-            message = json.loads(await websocket.receive_text())
-        except ValueError:
-            await websocket.send_json({"type": "error", "detail": "messages must be JSON"})
+            message = await receive_frame(websocket)
+        except FrameTooLarge as exc:
+            await websocket.send_json({"type": "error", "detail": str(exc)})
             continue
-        kind = message.get("type") if isinstance(message, dict) else None
+        except ValueError:
+            await websocket.send_json({"type": "error", "detail": "frames must be JSON objects"})
+            continue
+        kind = message.get("type")
         if kind == "ping":
             await websocket.send_json({"type": "pong"})
         elif kind == "subscribe":
@@ -175,9 +163,3 @@ async def _confirm(websocket: WebSocket, wanted: _Subscription) -> None:
     await websocket.send_json(
         {"type": "subscribed", "task_ids": sorted(wanted.task_ids), "all": wanted.all}
     )
-
-
-@router.get("/connections")
-async def connection_stats(_user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    """Open WebSockets of this process, by kind."""
-    return connection_registry(services).stats()

@@ -65,18 +65,19 @@ def _until_done(ws: Any) -> list[dict[str, Any]]:
                 return events
 
 
-def test_unauthenticated_socket_is_closed_with_1008(client: TestClient) -> None:
-    with (
-        client.websocket_connect("/api/v1/ws/progress?token=garbage") as ws,
-        pytest.raises(WebSocketDisconnect) as info,
-    ):
+def _expect_1008(ws: Any) -> None:
+    assert ws.receive_json()["code"] == "unauthorized"
+    with pytest.raises(WebSocketDisconnect) as info:
         ws.receive_json()
     assert info.value.code == 1008
+
+
+def test_unauthenticated_socket_is_closed_with_1008(client: TestClient) -> None:
+    with client.websocket_connect("/api/v1/ws/progress?token=garbage") as ws:
+        _expect_1008(ws)
     with client.websocket_connect("/api/v1/ws/progress") as ws:
         ws.send_json({"type": "subscribe", "all": True})  # no auth message first
-        with pytest.raises(WebSocketDisconnect) as info:
-            ws.receive_json()
-    assert info.value.code == 1008
+        _expect_1008(ws)
 
 
 def test_subscribed_task_events_arrive_in_order(client: TestClient) -> None:
@@ -116,5 +117,6 @@ def test_all_of_own_tasks_excludes_other_users(client: TestClient) -> None:
         events = _until_done(ws)
     assert {e["task_id"] for e in events} == {own}
     assert foreign != own
-    r = client.get("/api/v1/ws/connections", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200 and r.json()["total"] == 0
+    registry = client.app.state.services.ws_connections  # type: ignore[attr-defined]
+    assert registry.stats()["total"] == 0  # the closed socket was unregistered
+    assert token
