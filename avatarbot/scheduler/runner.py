@@ -20,12 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from avatarbot.errors import AvatarbotError
 from avatarbot.scheduler import service as schedule_service
-from avatarbot.scheduler.reports import (
-    ChannelSender,
-    ReportSender,
-    RobotWebhookSender,
-    generate_report,
-)
+from avatarbot.scheduler.delivery import ChannelReportSender, ReportSender, RobotReportSender
+from avatarbot.scheduler.reports import generate_report
 from avatarbot.scheduler.validation import cron_trigger, fire_times_between
 from avatarbot.storage.base import utcnow
 from avatarbot.storage.models import Schedule, ScheduleRun
@@ -59,9 +55,9 @@ class SchedulerService:
         self.sync_interval_s = sync_interval_s
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.senders: dict[str, ReportSender] = {
-            "webhook": RobotWebhookSender(),
-            "feishu": ChannelSender(services, "feishu"),
-            "wecom": ChannelSender(services, "wecom"),
+            "webhook": RobotReportSender(),
+            "feishu": ChannelReportSender(services, "feishu"),
+            "wecom": ChannelReportSender(services, "wecom"),
             **(senders or {}),
         }
         self.use_apscheduler = use_apscheduler
@@ -187,11 +183,10 @@ class SchedulerService:
         try:
             if schedule is None:
                 raise AvatarbotError("the schedule was deleted")
-            report = await generate_report(
-                self.services, schedule, run_key=f"schedule:{schedule_id}:{fire_time.isoformat()}"
-            )
+            key = f"schedule:{schedule_id}:{fire_time.isoformat()}"
+            report = await generate_report(self.services, schedule, run_key=key)
             sender = self.senders[schedule.target["platform"]]
-            receipt = await sender.send(schedule.target, report)
+            receipt = await sender.send(schedule.target, report, key=key)
             receipt = {**receipt, "kind": report.kind, "task_id": report.task_id}
         except asyncio.CancelledError:
             status, error = "failed", "the scheduler stopped during this run"

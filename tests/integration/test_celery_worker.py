@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 from fastapi.testclient import TestClient
 
 from avatarbot.app import create_app
 from avatarbot.config import Settings
 from avatarbot.jobs import service
 from avatarbot.storage.models import Task, TaskStatus, TaskType
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def _env(settings: Settings) -> dict[str, str]:
         AVATARBOT_REDIS_URL=str(settings.redis_url),
         AVATARBOT_DATA_DIR=str(settings.data_dir),
         AVATARBOT_AUTH__SECRET_KEY="test-secret-key-0123456789abcdef0123456789",
-        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]),
+        PYTHONPATH=str(REPO),
     )
     for key, value in JOBS.items():
         env[f"AVATARBOT_JOBS__{key.upper()}"] = str(value)
@@ -58,7 +58,7 @@ class Worker:
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "avatarbot", "worker", "--concurrency", "2",
-             "--name", f"{name}@test", "--include", "helpers.job_handlers",
+             "--name", f"{name}@test", "--include", "tests.helpers.job_handlers",
              "--loglevel", "WARNING"],
             cwd=REPO, env=_env(settings), stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: SIGKILL reaches the pool children

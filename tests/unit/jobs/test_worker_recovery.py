@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 
 from avatarbot.config import Settings
 from avatarbot.jobs import service
@@ -18,6 +17,7 @@ from avatarbot.storage import migrate
 from avatarbot.storage.base import utcnow
 from avatarbot.storage.db import Database
 from avatarbot.storage.models import Task, TaskStatus, TaskType
+from tests.conftest import make_settings
 
 
 def _quick(ctx: JobContext) -> dict[str, Any]:

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
-from helpers.fake_robot import FakeRobotServer
 from sqlalchemy import select
 
 from avatarbot.app import create_app
@@ -18,6 +16,9 @@ from avatarbot.scheduler import service as schedule_service
 from avatarbot.scheduler.runner import SchedulerService
 from avatarbot.services import Services
 from avatarbot.storage.models import Agent, ScheduleRun
+from tests.conftest import make_settings
+from tests.helpers.fake_robot import FakeRobotServer
+from tests.helpers.stub_agents import StubAgents
 
 
 class FakeClock:
@@ -38,13 +39,18 @@ def robot() -> Any:
 
 
 @pytest.fixture
-async def two_instances(tmp_path: Path) -> AsyncIterator[tuple[Services, Services]]:
-    settings = make_settings(tmp_path)  # the same SQLite file for both apps
+async def two_instances(
+    tmp_path: Path, any_database_url: str
+) -> AsyncIterator[tuple[Services, Services]]:
+    # One shared database (SQLite file or PostgreSQL) for both apps.
+    settings = make_settings(tmp_path, database_url=any_database_url)
     apps = [create_app(settings), create_app(settings, run_migrations=False)]
     async with (
         apps[0].router.lifespan_context(apps[0]),
         apps[1].router.lifespan_context(apps[1]),
     ):
+        for application in apps:
+            application.state.services.agents = StubAgents()
         yield apps[0].state.services, apps[1].state.services
 
 
@@ -108,7 +114,7 @@ async def test_two_replicas_push_once_per_fire_time(
     assert all(r.schedule_id == sid and r.status == "done" for r in runs)
     assert {r.instance for r in runs} <= {"replica-a", "replica-b"}
     assert [p["body"] for p in robot.received()] == [
-        {"msgtype": "text", "text": {"content": "status report"}}
+        {"msgtype": "text", "text": {"content": "Report: status report"}}
     ] * 3
 
 
@@ -161,3 +167,16 @@ async def test_apscheduler_jobs_follow_the_shared_db(
         )
     await b.scheduler.sync()
     assert b.scheduler.next_run_time(sid) is None
+
+
+async def test_the_apscheduler_callback_fires_the_due_time_once(
+    two_instances: tuple[Services, Services], robot: FakeRobotServer
+) -> None:
+    a, b = two_instances
+    sid = await _every_minute_schedule(a, robot.feishu_url)
+    clock = FakeClock(_next_minute() + timedelta(milliseconds=300))
+    sched_a = await _use_clock(a, clock, "replica-a")
+    sched_b = await _use_clock(b, clock, "replica-b")
+    # What APScheduler calls at the cron time, on both replicas at once.
+    await asyncio.gather(sched_a._on_trigger(sid), sched_b._on_trigger(sid))
+    assert len(robot.received()) == 1

@@ -6,15 +6,18 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers.fake_robot import FakeRobotServer
 
 from avatarbot.services import Services
 from avatarbot.storage.models import Agent
+from tests.helpers.fake_robot import FakeRobotServer
+from tests.helpers.stub_agents import StubAgents
 
 
 @pytest.fixture
 def services(app: Any) -> Services:
-    return app.state.services
+    services = app.state.services
+    services.agents = StubAgents()  # a fixed answer, whatever agents domain is installed
+    return services
 
 
 @pytest.fixture
@@ -51,7 +54,7 @@ def _body(agent_name: str, **changes: Any) -> dict[str, Any]:
         ({"cron": "61 * * * *"}, "invalid cron '61 * * * *'"),
         ({"cron": "every day"}, "expected 5 fields"),
         ({"timezone": "Mars/Olympus"}, "unknown timezone"),
-        ({"agent": "nobody"}, "unknown agent 'nobody' (known agents: reporter)"),
+        ({"agent": "nobody"}, "unknown agent 'nobody' (known agents: "),
         ({"output": "gif"}, "unknown output 'gif'"),
         ({"target": {"platform": "slack", "chat_id": "x"}}, "unknown target platform 'slack'"),
         ({"target": {"platform": "feishu"}}, "feishu needs a chat_id"),
@@ -135,6 +138,7 @@ async def test_run_now_pushes_once_to_group_robot(
     agent: str,
     robot: FakeRobotServer,
     robot_kind: str,
+    services: Services,
 ) -> None:
     url = robot.feishu_url if robot_kind == "feishu" else robot.wecom_url
     body = _body(agent, target={"platform": "webhook", "url": url}, output="markdown")
@@ -153,15 +157,19 @@ async def test_run_now_pushes_once_to_group_robot(
     if robot_kind == "feishu":
         assert pushes[0]["path"] == "/open-apis/bot/v2/hook/test-token"
         assert pushes[0]["body"]["msg_type"] == "interactive"
-        assert "Summarise yesterday" in pushes[0]["body"]["card"]["elements"][0]["content"]
+        content = pushes[0]["body"]["card"]["elements"][0]["content"]
+        assert content == "Report: Summarise yesterday's sales."
     else:
         assert pushes[0]["path"] == "/cgi-bin/webhook/send?key=test-key"
         assert pushes[0]["body"] == {
             "msgtype": "markdown",
-            "markdown": {"content": "Summarise yesterday's sales."},
+            "markdown": {"content": "Report: Summarise yesterday's sales."},
         }
     runs = (await client.get(f"/api/v1/scheduler/{sid}/runs", headers=admin_headers)).json()
     assert [x["id"] for x in runs] == [run["id"]]
+    [asked] = services.agents.messages  # the schedule's agent got the prompt, as the scheduler
+    assert asked.channel == "scheduler" and asked.raw["agent"] == "reporter"
+    assert asked.text == "Summarise yesterday's sales."
 
 
 async def test_run_now_failure_is_recorded_with_reason(
@@ -173,3 +181,32 @@ async def test_run_now_failure_is_recorded_with_reason(
     run = (await client.post(f"/api/v1/scheduler/{sid}/run", headers=admin_headers)).json()
     assert run["status"] == "failed"
     assert run["error"] == "the feishu channel is not configured"
+
+
+async def test_video_report_to_a_robot_is_markdown_with_the_video_link(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    agent: str,
+    robot: FakeRobotServer,
+    services: Services,
+) -> None:
+    from avatarbot.jobs.handlers import register_handler
+    from avatarbot.storage.models import TaskType
+    from tests.helpers.job_handlers import make_test_video
+
+    register_handler(TaskType.VIDEO_GENERATION, make_test_video)
+    body = _body(agent, output="video", target={"platform": "webhook", "url": robot.wecom_url})
+    sid = (await client.post("/api/v1/scheduler/create", json=body, headers=admin_headers)).json()[
+        "id"
+    ]
+    run = (await client.post(f"/api/v1/scheduler/{sid}/run", headers=admin_headers)).json()
+    assert run["status"] == "done", run
+    task_id = run["task_id"]
+    assert task_id
+    r = await client.get(f"/api/v1/tasks/{task_id}/result", headers=admin_headers)
+    assert r.status_code == 200 and r.content[4:8] == b"ftyp"  # a real MP4
+    [push] = robot.received()
+    content = push["body"]["markdown"]["content"]
+    assert push["body"]["msgtype"] == "markdown"
+    assert content.startswith("Report: Summarise yesterday's sales.")
+    assert content.endswith(f"/api/v1/tasks/{task_id}/result")

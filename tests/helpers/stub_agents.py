@@ -1,0 +1,17 @@
+"""A stand-in for services.agents with a fixed answer, recording what it was asked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from avatarbot.bot.types import IncomingMessage, Reply
+
+
+class StubAgents:
+    def __init__(self, prefix: str = "Report: ") -> None:
+        self.prefix = prefix
+        self.messages: list[IncomingMessage] = []
+
+    async def handle(self, message: IncomingMessage, **_kwargs: Any) -> list[Reply]:
+        self.messages.append(message)
+        return [Reply.of_text(f"{self.prefix}{message.text}")]
