@@ -38,7 +38,7 @@ _PARAM_RANGE = 4
 _RATE_NORMAL = 175
 _RATE_MIN, _RATE_MAX = 80, 450
 
-DEFAULT_VOICE_FOR_LANGUAGE = {"cmn": "cmn", "en": "en-us"}
+DEFAULT_VOICE_FOR_LANGUAGE = {"cmn": "cmn", "en": "en-us", "ru": "ru", "ko": "ko"}
 RUN_GAP_S = 0.12  # pause between language runs of mixed text
 _STRESS_MARKS = "'," + "%="
 

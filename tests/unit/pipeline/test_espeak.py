@@ -188,3 +188,15 @@ def test_registry_priority_and_unavailable_backend() -> None:
     finally:
         tts._reset_registry_for_tests()
     assert tts.get_tts_backend().name == "espeak"
+
+
+def test_text_cleanup_and_other_scripts(backend: EspeakBackend) -> None:
+    # A NUL must not cut the text short; fullwidth letters are read as a word, not spelled.
+    assert backend.synthesize("one\x00two three").duration > backend.synthesize("one").duration
+    fullwidth = backend.synthesize("Ｈｅｌｌｏ")
+    assert fullwidth.language == "en-us"
+    assert abs(fullwidth.duration - backend.synthesize("Hello").duration) < 0.05
+    assert backend.synthesize("Привет мир").language == "ru"
+    assert split_language_runs("안녕 hello") == [("ko", "안녕 "), ("en", "hello")]
+    with pytest.raises(InvalidInput, match="nothing speakable"):
+        backend.synthesize("。。。")
