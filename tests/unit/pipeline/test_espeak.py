@@ -185,6 +185,10 @@ def test_registry_priority_and_unavailable_backend() -> None:
         avail = dict(tts.list_tts_backends())
         assert not avail["fancy"].ok and avail["espeak"].ok
         assert [n for n, _ in tts.list_tts_backends()][:2] == ["fancy", "preferred"]
+        built = tts.get_tts_backend("preferred")
+        assert tts.get_tts_backend("preferred") is built  # cached
+        tts.forget_tts_instances()
+        assert tts.get_tts_backend("preferred") is not built
     finally:
         tts._reset_registry_for_tests()
     assert tts.get_tts_backend().name == "espeak"
