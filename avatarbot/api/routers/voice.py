@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from avatarbot.api.deps import CurrentUser, SessionDep, SettingsDep
-from avatarbot.errors import TooLarge
+from avatarbot.api.uploads import read_upload
 from avatarbot.pipeline import voice_profiles
 from avatarbot.pipeline.audio_io import AUDIO_MIME_TYPES
 from avatarbot.storage.models import VoiceProfile
@@ -19,7 +19,6 @@ from avatarbot.storage.models import VoiceProfile
 router = APIRouter(prefix="/voice", tags=["voice"])
 
 AudioFormat = Literal["wav", "mp3", "opus", "amr"]
-_UPLOAD_CHUNK = 1 << 20
 
 
 class SynthesizeRequest(BaseModel):
@@ -162,17 +161,6 @@ async def read_profiles(user: CurrentUser, session: SessionDep) -> list[VoicePro
     return [VoiceProfilePublic.of(p) for p in await voice_profiles.list_profiles(session, user)]
 
 
-async def _read_upload(upload: UploadFile, max_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await upload.read(_UPLOAD_CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            raise TooLarge(f"reference audio is larger than {max_bytes // (1024 * 1024)} MB")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/profiles", response_model=VoiceProfilePublic, status_code=201)
 async def create_profile(
     user: CurrentUser,
@@ -188,7 +176,7 @@ async def create_profile(
     """Create a profile; an optional reference recording is cleaned and quality-checked."""
     data: bytes | None = None
     if reference is not None:
-        data = await _read_upload(reference, settings.pipeline.max_upload_mb * 1024 * 1024)
+        data = await read_upload(reference, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
     profile = await voice_profiles.create_profile(
         session,
         user,
