@@ -50,7 +50,8 @@ async def two_instances(
         apps[1].router.lifespan_context(apps[1]),
     ):
         for application in apps:
-            application.state.services.agents = StubAgents()
+            services = application.state.services
+            services.agents = StubAgents(services.agents)
         yield apps[0].state.services, apps[1].state.services
 
 

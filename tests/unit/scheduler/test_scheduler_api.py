@@ -16,7 +16,9 @@ from tests.helpers.stub_agents import StubAgents
 @pytest.fixture
 def services(app: Any) -> Services:
     services = app.state.services
-    services.agents = StubAgents()  # a fixed answer, whatever agents domain is installed
+    services.agents = StubAgents(
+        services.agents
+    )  # a fixed answer, whatever agents domain is installed
     return services
 
 
@@ -190,6 +192,7 @@ async def test_video_report_to_a_robot_is_markdown_with_the_video_link(
     robot: FakeRobotServer,
     services: Services,
 ) -> None:
+    import avatarbot.pipeline.tasks  # noqa: F401  (built-in handlers first, then our override)
     from avatarbot.jobs.handlers import register_handler
     from avatarbot.storage.models import TaskType
     from tests.helpers.job_handlers import make_test_video
