@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
 from avatarbot.errors import BackendUnavailable
@@ -16,6 +16,16 @@ from avatarbot.storage.base import utcnow
 from avatarbot.storage.models import Schedule, ScheduleRun, User
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler"])
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # SQLite gives back naive datetimes; they are UTC, and the API says so.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class Target(BaseModel):
@@ -57,10 +67,10 @@ class SchedulePublic(BaseModel):
     output: str
     target: dict[str, Any]
     enabled: bool
-    last_fire_at: datetime | None
+    last_fire_at: UtcDatetime | None
     next_runs: list[datetime]
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
     @classmethod
     def of(cls, schedule: Schedule) -> SchedulePublic:
@@ -87,15 +97,15 @@ class RunPublic(BaseModel):
 
     id: int
     schedule_id: str
-    fire_time: datetime
+    fire_time: UtcDatetime
     manual: bool
     status: str
     instance: str
     task_id: str | None
     result: dict[str, Any] | None
     error: str | None
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
 
 
 def _public_target(target: dict[str, Any]) -> dict[str, Any]:

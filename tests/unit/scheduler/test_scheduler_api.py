@@ -153,6 +153,7 @@ async def test_run_now_pushes_once_to_group_robot(
     assert r.status_code == 200, r.text
     run = r.json()
     assert run["status"] == "done" and run["manual"] is True and run["error"] is None
+    assert run["fire_time"].endswith(("+00:00", "Z"))  # times come back as UTC
 
     pushes = robot.received()
     assert len(pushes) == 1
