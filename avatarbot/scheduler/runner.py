@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from avatarbot.errors import AvatarbotError
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 DEFAULT_GRACE_S = 600.0
 DEFAULT_SYNC_S = 30.0
+RUN_NOW_WAIT_S = 30.0
+STALE_RUN_S = 2 * 3600.0  # longer than any report (video generation is bounded at 30 min)
 
 
 def _utc(value: datetime) -> datetime:
@@ -78,8 +81,24 @@ class SchedulerService:
                 coalesce=True, max_instances=1,
             )  # fmt: skip
             await self.sync()
+        await self._fail_interrupted_runs()
         # Fires missed while no replica ran (within the grace period) run once now.
         await self.tick()
+
+    async def _fail_interrupted_runs(self) -> None:
+        """Runs left `running` by a process that died are marked failed, not left forever."""
+        cutoff = _utc(self.clock()) - timedelta(seconds=STALE_RUN_S)
+        async with self.services.db.session() as session:
+            await session.execute(
+                update(ScheduleRun)
+                .where(ScheduleRun.status == "running", ScheduleRun.created_at < cutoff)
+                .values(
+                    status="failed",
+                    error="interrupted: the server stopped during this run",
+                    finished_at=utcnow(),
+                )
+            )
+            await session.commit()
 
     async def stop(self) -> None:
         if self._scheduler is not None:
@@ -157,15 +176,25 @@ class SchedulerService:
             return None
         return await self.fire(schedule.id, fire_time)
 
-    async def run_now(self, schedule_id: str) -> ScheduleRun:
-        """Run a schedule immediately (API "run now"); waits for the push."""
+    async def run_now(self, schedule_id: str, wait_s: float = RUN_NOW_WAIT_S) -> ScheduleRun:
+        """Run a schedule immediately (API "run now").
+
+        Waits up to `wait_s` for the push; a longer run (a video report) goes on in the
+        background and the returned record says "running" (see the schedule's runs).
+        """
         now = _utc(self.clock())
         # Cron fire times are whole seconds; a manual key never collides with one.
         if now.microsecond == 0:
             now += timedelta(microseconds=1)
-        run = await self.fire(schedule_id, now, manual=True)
+        run = await self._claim(schedule_id, now, manual=True)
         assert run is not None  # a manual fire time is unique to this call
-        return run
+        job = asyncio.create_task(self._execute(run, schedule_id, now))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), wait_s)
+        except TimeoutError:
+            return run
 
     async def fire(
         self, schedule_id: str, fire_time: datetime, *, manual: bool = False
@@ -174,6 +203,11 @@ class SchedulerService:
         run = await self._claim(schedule_id, fire_time, manual)
         if run is None:
             return None
+        return await self._execute(run, schedule_id, fire_time)
+
+    async def _execute(
+        self, run: ScheduleRun, schedule_id: str, fire_time: datetime
+    ) -> ScheduleRun:
         async with self.services.db.session() as session:
             schedule = await session.get(Schedule, schedule_id)
             if schedule is not None:
