@@ -208,7 +208,18 @@ def test_worker_runs_tasks_streams_progress_and_survives_sigkill(
             assert row.status == TaskStatus.COMPLETED, row.error_message
             assert row.attempts == 2 and row.result == {"path": row.result_path, "attempt": 2}
             assert any(e["stage"] == "recovered" and "stopped" in e["message"] for e in final)
-        for task_id in [*ids, slow]:
+
+            # Cancel through the API: the worker sees the DB flag at its next progress step.
+            doomed = _submit(client, steps=100, step_s=0.1)
+            _poll(lambda: _task(client, doomed).progress >= 5, 30, "the task to start")
+            r = client.post(
+                f"/api/v1/tasks/{doomed}/cancel", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert r.status_code == 200, r.text
+            [last] = reader.progress_until_finished({doomed}, timeout=20)[-1:]
+            assert last["status"] == "cancelled"
+            assert _task(client, doomed).status == TaskStatus.CANCELLED
+        for task_id in [*ids, slow, doomed]:
             assert _task(client, task_id).status != TaskStatus.RUNNING
     finally:
         worker.kill()
