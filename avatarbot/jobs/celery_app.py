@@ -74,7 +74,7 @@ def make_celery(settings: Settings) -> Celery:
 
 
 class _WorkerState:
-    """Per-process resources, created after the fork on first use."""
+    """Per-process (per-thread with --pool threads) resources, created after the fork."""
 
     def __init__(self) -> None:
         from avatarbot.jobs.redis_progress import RedisProgressBus
@@ -90,22 +90,25 @@ class _WorkerState:
         self.bus.start_publisher()
 
 
-_state: _WorkerState | None = None
+_states: dict[tuple[int, int], _WorkerState] = {}
 _state_lock = threading.Lock()
 
 
 def worker_state() -> _WorkerState:
-    global _state
+    # An event loop runs one coroutine at a time: each pool thread gets its own.
+    key = (os.getpid(), threading.get_ident())
     with _state_lock:
-        if _state is None or _state.pid != os.getpid():
-            _state = _WorkerState()
-        return _state
+        state = _states.get(key)
+        if state is None:
+            state = _states[key] = _WorkerState()
+        return state
 
 
 @signals.worker_process_shutdown.connect
 def _flush_progress(**_kwargs: Any) -> None:
-    if _state is not None and _state.pid == os.getpid():
-        _state.bus.flush()
+    for (pid, _thread), state in list(_states.items()):
+        if pid == os.getpid():
+            state.bus.flush()
 
 
 def _execute(_self: Any, task_id: str) -> str:

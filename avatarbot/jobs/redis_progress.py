@@ -8,6 +8,7 @@ drops an event older than one it already delivered for that task.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -110,23 +111,33 @@ class RedisProgressBus:
     # --- receiving -----------------------------------------------------------------------
 
     def _listen_loop(self) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=False)
-        try:
-            pubsub.subscribe(self._channel)
-            while not self._stopping.is_set():
-                message = pubsub.get_message(timeout=0.5)
-                if message is None:
-                    continue
-                if message["type"] == "subscribe":
-                    self._subscribed.set()
-                elif message["type"] == "message":
-                    self._on_message(message["data"])
-        except Exception as exc:
-            if not self._stopping.is_set():
-                logger.error("progress listener stopped: %s", type(exc).__name__)
-        finally:
-            self._subscribed.set()
-            pubsub.close()
+        backoff = 0.5
+        while not self._stopping.is_set():
+            pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+            try:
+                pubsub.subscribe(self._channel)
+                while not self._stopping.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self._subscribed.set()
+                        backoff = 0.5
+                    elif message["type"] == "message":
+                        self._on_message(message["data"])
+            except Exception as exc:  # Redis restarted or unreachable: reconnect with backoff
+                if not self._stopping.is_set():
+                    logger.warning(
+                        "progress listener lost Redis (%s); retrying in %.1f s",
+                        type(exc).__name__,
+                        backoff,
+                    )
+                    self._stopping.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+            finally:
+                self._subscribed.set()  # never keep start() waiting
+                with contextlib.suppress(Exception):
+                    pubsub.close()
 
     def _on_message(self, raw: str) -> None:
         try:

@@ -47,3 +47,27 @@ async def test_a_stale_event_is_dropped(redis_url: str) -> None:
             assert first.status == "completed" and queue.empty()
     finally:
         await bus.stop()
+
+
+async def test_listener_reconnects_after_losing_its_connection(redis_url: str) -> None:
+    import redis
+
+    listener = RedisProgressBus(redis_url, channel="test:progress:reconnect")
+    worker = RedisProgressBus(redis_url, listen=False, channel="test:progress:reconnect")
+    await listener.start()
+    worker.start_publisher()
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        async with listener.subscribe() as queue:
+            killed = admin.client_kill_filter(_type="pubsub")
+            assert killed >= 1
+            # Publish until the re-subscribed listener delivers (it backs off from 0.5 s).
+            async with asyncio.timeout(10):
+                while queue.empty():
+                    worker.publish(ProgressEvent(task_id="t-re", status="running"))
+                    await asyncio.sleep(0.2)
+            assert (await queue.get()).task_id == "t-re"
+    finally:
+        admin.close()
+        worker.flush()
+        await listener.stop()
