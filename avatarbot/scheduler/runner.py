@@ -67,6 +67,7 @@ class SchedulerService:
         self._scheduler: Any = None
         self._jobs: dict[str, tuple[str, str]] = {}  # schedule id -> (cron, timezone)
         self._background: set[asyncio.Task[Any]] = set()
+        self.catch_up: asyncio.Task[list[ScheduleRun]] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -82,8 +83,11 @@ class SchedulerService:
             )  # fmt: skip
             await self.sync()
         await self._fail_interrupted_runs()
-        # Fires missed while no replica ran (within the grace period) run once now.
-        await self.tick()
+        # Fires missed while no replica ran (within the grace period) run once now, in the
+        # background: a report (maybe a video) must not hold up the server's start.
+        self.catch_up = asyncio.create_task(self.tick(), name="scheduler-catch-up")
+        self._background.add(self.catch_up)
+        self.catch_up.add_done_callback(self._background.discard)
 
     async def _fail_interrupted_runs(self) -> None:
         """Runs left `running` by a process that died are marked failed, not left forever."""

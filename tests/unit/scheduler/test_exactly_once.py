@@ -134,6 +134,8 @@ async def test_missed_fires_within_grace_run_once_after_restart(
     clock.advance(minutes=3, seconds=10)
     restarted = SchedulerService(a, clock=clock, misfire_grace_s=600, use_apscheduler=False)
     await restarted.start()
+    assert restarted.catch_up is not None
+    assert len(await restarted.catch_up) == 1
     assert len(robot.received()) == 2
     async with a.db.session() as session:
         latest = await session.scalar(select(ScheduleRun).order_by(ScheduleRun.fire_time.desc()))
@@ -147,6 +149,7 @@ async def test_missed_fires_within_grace_run_once_after_restart(
     late = SchedulerService(a, clock=clock, misfire_grace_s=30, use_apscheduler=False)
     clock.advance(seconds=45)  # the latest fire time is now 45 s old, beyond 30 s of grace
     await late.start()
+    assert late.catch_up is not None and await late.catch_up == []
     assert len(robot.received()) == 2
     await late.stop()
 
