@@ -90,3 +90,35 @@ async def test_live_task_is_left_to_its_worker_and_finished_one_is_not_rerun(env
         "already completed"
     )
     assert await execute_in_worker(db=db, bus=bus, settings=settings, task_id="nope") == "missing"
+
+
+def _slow(ctx: JobContext) -> dict[str, Any]:
+    import time
+
+    from avatarbot.errors import Cancelled
+
+    for _ in range(100):
+        if ctx.cancelled():
+            raise Cancelled("cancelled")
+        time.sleep(0.05)
+    return {}
+
+
+async def test_time_limit_fails_the_task_and_stops_the_handler(tmp_path: Path) -> None:
+    register_handler(TaskType.BATCH_PROCESSING, _slow)
+    settings = make_settings(tmp_path, jobs={"task_time_limit_s": 1})
+    settings.ensure_dirs()
+    migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    bus = LocalProgressBus()
+    await bus.start()
+    try:
+        async with db.session() as s:
+            task = await service.create(session=s, task_type=TaskType.BATCH_PROCESSING, params={})
+        outcome = await execute_in_worker(db=db, bus=bus, settings=settings, task_id=task.id)
+        assert outcome == "timed out"
+        row = await _row(db, task.id)
+        assert row.status == TaskStatus.FAILED
+        assert row.error_message == "time limit exceeded (1 s)"
+    finally:
+        await db.dispose()
