@@ -116,9 +116,23 @@ def _execute(_self: Any, task_id: str) -> str:
     from avatarbot.jobs.worker import execute_in_worker
 
     state = worker_state()
-    return state.loop.run_until_complete(
-        execute_in_worker(db=state.db, bus=state.bus, settings=state.settings, task_id=task_id)
-    )
+    try:
+        return state.loop.run_until_complete(
+            execute_in_worker(db=state.db, bus=state.bus, settings=state.settings, task_id=task_id)
+        )
+    finally:
+        _drain(state.loop)
+
+
+def _drain(loop: asyncio.AbstractEventLoop, timeout: float = 15.0) -> None:
+    """Let coroutines the task left behind (late progress writes) finish before the loop idles.
+
+    The loop only runs while a task runs; a DB write suspended between its UPDATE and COMMIT
+    would otherwise keep SQLite's write lock until the next task, locking out other processes.
+    """
+    pending = [job for job in asyncio.all_tasks(loop) if not job.done()]
+    if pending:
+        loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
 
 
 _app: Celery | None = None

@@ -102,7 +102,8 @@ async def execute_in_worker(
         if recovered == TaskStatus.FAILED:
             return "failed after worker loss"
     cancel_flag = threading.Event()
-    heartbeat = asyncio.create_task(_heartbeat(db, settings, task_id))
+    stop_beating = asyncio.Event()
+    heartbeat = asyncio.create_task(_heartbeat(db, settings, task_id, stop_beating))
     try:
         status = await asyncio.wait_for(
             run_task(
@@ -125,18 +126,23 @@ async def execute_in_worker(
         bus.publish(ProgressEvent(task_id=task_id, status="failed", message=reason, error=reason))
         return "timed out"
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # Stopped by an event, never cancelled: a cancel in the middle of its UPDATE could
+        # leave the SQLite connection inside a write transaction, locking out everyone else.
+        stop_beating.set()
+        with contextlib.suppress(Exception):
             await heartbeat
     return status.value if status is not None else "not claimed"
 
 
-async def _heartbeat(db: Database, settings: Settings, task_id: str) -> None:
+async def _heartbeat(db: Database, settings: Settings, task_id: str, stop: asyncio.Event) -> None:
     """Touch heartbeat_at while the task runs, even when the handler reports nothing."""
     from sqlalchemy import update
 
-    while True:
-        await asyncio.sleep(settings.jobs.heartbeat_interval_s)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.jobs.heartbeat_interval_s)
+        if stop.is_set():
+            return
         try:
             async with db.session() as session:
                 await session.execute(
