@@ -198,11 +198,11 @@ def shrink_to_fit(path: Path, max_bytes: int, duration: float) -> bool:
     audio_bps = 48_000
     for attempt in range(3):
         video_bps = int((max_bytes * 8 * (0.92 - 0.08 * attempt)) / max(duration, 0.1)) - audio_bps
+        if video_bps < 50_000:
+            raise InvalidInput(f"the video cannot fit into {max_bytes} bytes")
         scale = 1.0
         if video_bps < 0.04 * width * height * FPS:  # too few bits for this size: downscale too
             scale = max(0.4, (video_bps / (0.04 * width * height * FPS)) ** 0.5)
-        if video_bps < 50_000:
-            raise InvalidInput(f"the video cannot fit into {max_bytes} bytes")
         w2, h2 = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
         tmp = path.with_suffix(".fit.mp4")
         cmd = [
