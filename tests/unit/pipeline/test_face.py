@@ -22,7 +22,7 @@ def test_default_portrait_has_one_face_with_478_landmarks(portrait: F.Portrait) 
     analysis = F.analyse_image(portrait.image_bgr)
     assert analysis.landmarks.shape == (478, 2)
     x, y, bw, bh = analysis.box
-    assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h
+    assert x >= 0 and y >= 0 and x + bw <= w and y + bh <= h
     assert bw > 0.2 * w  # a head-and-shoulders portrait
     # mouth below the eyes, chin below the mouth
     p = analysis.landmarks

@@ -59,7 +59,7 @@ def test_unavailable_backend_names_what_is_missing(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(A._registry, "_entries", dict(A._registry._entries))
     A.get_animator("auto")  # builtins loaded before we add ours
     A.register_animator(Missing, name="wav2lip")
-    with pytest.raises(BackendUnavailable, match="wav2lip_gan.pth"):
+    with pytest.raises(BackendUnavailable, match=r"wav2lip_gan\.pth"):
         A.get_animator("wav2lip")
     assert A.get_animator("auto").name == "procedural"  # falls through to the CPU default
 
