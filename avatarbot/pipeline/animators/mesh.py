@@ -152,18 +152,25 @@ class MeshWarper:
 
 
 def _affines_dst_to_src(d_tri: np.ndarray, s_tri: np.ndarray) -> np.ndarray:
-    """Per-triangle 2x3 affine mapping destination points to source points (vectorised)."""
-    n = d_tri.shape[0]
-    d = np.ones((n, 3, 3), dtype=np.float64)
-    d[:, 0, :] = d_tri[:, :, 0]
-    d[:, 1, :] = d_tri[:, :, 1]
-    det = np.linalg.det(d)
+    """Per-triangle 2x3 affine mapping destination points to source points.
+
+    Closed form (2x2 inverse of the edge matrix): batched np.linalg.inv is ~100x slower here."""
+    d = d_tri.astype(np.float64)
+    s = s_tri.astype(np.float64)
+    e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
+    f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     degenerate = np.abs(det) < 1e-6
-    d[degenerate] = np.eye(3)  # collapsed triangles cover no pixel; any finite map will do
-    inv = np.linalg.inv(d)
-    s = np.empty((n, 2, 3), dtype=np.float64)
-    s[:, 0, :] = s_tri[:, :, 0]
-    s[:, 1, :] = s_tri[:, :, 1]
-    m = s @ inv
+    det = np.where(degenerate, 1.0, det)
+    # inverse of [[e1x, e2x], [e1y, e2y]]
+    i00, i01 = e2[:, 1] / det, -e2[:, 0] / det
+    i10, i11 = -e1[:, 1] / det, e1[:, 0] / det
+    m = np.empty((len(d), 2, 3), dtype=np.float64)
+    m[:, 0, 0] = f1[:, 0] * i00 + f2[:, 0] * i10
+    m[:, 0, 1] = f1[:, 0] * i01 + f2[:, 0] * i11
+    m[:, 1, 0] = f1[:, 1] * i00 + f2[:, 1] * i10
+    m[:, 1, 1] = f1[:, 1] * i01 + f2[:, 1] * i11
+    m[:, 0, 2] = s[:, 0, 0] - m[:, 0, 0] * d[:, 0, 0] - m[:, 0, 1] * d[:, 0, 1]
+    m[:, 1, 2] = s[:, 0, 1] - m[:, 1, 0] * d[:, 0, 0] - m[:, 1, 1] * d[:, 0, 1]
     m[degenerate] = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float64)
     return m.astype(np.float32)
