@@ -154,7 +154,7 @@ class LipModel:
 
 _CAVITY = np.array([34, 28, 72], dtype=np.float32)  # BGR, dark red-brown
 _TONGUE = np.array([88, 92, 172], dtype=np.float32)
-_TEETH = np.array([176, 198, 224], dtype=np.float32)
+_TEETH = np.array([182, 205, 230], dtype=np.float32)
 # Tooth boundaries across the upper arch, in mouth widths from the centre line.
 _UPPER_SEAMS = (0.0, 0.15, 0.26, 0.34)
 _LOWER_SEAMS = (0.0, 0.08, 0.16, 0.23)
