@@ -144,6 +144,13 @@ class MeshWarper:
         fixed = np.round((d_tri - np.array([x0, y0], np.float32)) * _ONE).astype(np.int32)
         for k in range(len(tris)):
             cv2.fillConvexPoly(ids, fixed[k], k + 1, lineType=cv2.LINE_8, shift=_SHIFT)
+        # Where a triangle collapsed (lips pressed together, a shut eyelid) its neighbours meet
+        # along a line that rasterisation may leave uncovered; those pixels would show the source
+        # (e.g. the open mouth of the portrait). Give them a neighbouring triangle's map.
+        holes = ids == 0
+        if holes.any():
+            grown = cv2.dilate(ids, np.ones((3, 3), np.uint8))
+            ids[holes] = grown[holes]
 
         affines = _affines_dst_to_src(d_tri, s_tri)  # (T, 2, 3)
         ys, xs = np.nonzero(ids)
