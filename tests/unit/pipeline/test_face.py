@@ -110,3 +110,13 @@ def test_align_face_levels_the_eyes(portrait: F.Portrait) -> None:
     mapped = eyes @ m[:, :2].T + m[:, 2]
     assert abs(mapped[0, 1] - mapped[1, 1]) < 1.0
     assert F.crop_box((10, 10, 100, 100), (200, 120), 0.5) == (0, 0, 160, 120)
+
+
+def test_analyse_portrait_accepts_a_path(tmp_path: Path) -> None:
+    cache = F.FaceAnalysisCache(tmp_path / "cache")
+    analysis = F.analyse_portrait(F.DEFAULT_PORTRAIT, cache)
+    assert analysis.landmarks.shape == (478, 2) and max(analysis.size) == F.DEFAULT_SIZE
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(blank)
+    with pytest.raises(InvalidInput, match="no face"):
+        F.analyse_portrait(blank, cache)
