@@ -90,6 +90,8 @@ def decode_image(data: bytes) -> np.ndarray:
             rgb = np.asarray(img.convert("RGB"))
     except InvalidInput:
         raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidInput("the image has too many pixels") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput("the image file is corrupt or not an image") from exc
     if min(rgb.shape[:2]) < 64:

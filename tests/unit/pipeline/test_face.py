@@ -120,3 +120,10 @@ def test_analyse_portrait_accepts_a_path(tmp_path: Path) -> None:
     Image.new("RGB", (200, 200), (90, 90, 90)).save(blank)
     with pytest.raises(InvalidInput, match="no face"):
         F.analyse_portrait(blank, cache)
+
+
+def test_pixel_bomb_is_invalid_input() -> None:
+    buf = io.BytesIO()
+    Image.new("L", (20000, 10000)).save(buf, format="PNG")  # 200 Mpx in ~200 KB
+    with pytest.raises(InvalidInput, match="too many pixels"):
+        F.decode_image(buf.getvalue())
