@@ -253,7 +253,9 @@ class VideoGenerator:
         enh: Enhancer | None = None
         if the_mode.enhanced:
             enh = get_enhancer(enhancer or self.enhancer_name)
-        job = AnimationJob(portrait.image_bgr, speech, track, the_mode, FPS, portrait.key)
+        job = AnimationJob(
+            portrait.image_bgr, speech, track, the_mode, FPS, portrait.key, self.seed
+        )
         h, w = portrait.image_bgr.shape[:2]
         n = track.n_frames
         out = (

@@ -277,7 +277,7 @@ class ProceduralAnimator:
 
         track = job.track
         n = track.n_frames
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.seed if job.seed is None else job.seed)
         blinks = blink_curve(n, job.fps, rng)
         motion = (
             head_motion(track.openness.astype(np.float32), job.fps, rng)
