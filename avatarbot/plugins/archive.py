@@ -58,8 +58,9 @@ def _safe_name(name: str) -> str:
 def _zip_members(archive: zipfile.ZipFile) -> list[_Member]:
     members = []
     for info in archive.infolist():
-        mode = info.external_attr >> 16
-        if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        # Unix type bits live in the high word; zips made elsewhere leave them 0 (= plain).
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             raise InvalidInput(f"archive member {info.filename!r} is a link or special file")
         members.append(_Member(_safe_name(info.filename), info.is_dir(), info.file_size))
     return members
