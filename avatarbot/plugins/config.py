@@ -26,7 +26,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "list": (list,),
     "dict": (dict,),
 }
-SECRET_MASK = "********"  # noqa: S105 - the mask, not a secret
+SECRET_MASK = "********"
 # A custom validator returns True/None when fine, False or an error message when not.
 Validator = Callable[[Any], "bool | str | None"]
 
