@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatarbot.errors import BackendUnavailable
+from avatarbot.errors import BackendUnavailable, InvalidInput
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
 
 def _pipeline_detector(rgb: np.ndarray) -> Box | bool | None:
-    """Use avatarbot.pipeline.face.detect_face_box if that module exists; False if it does not."""
+    """avatarbot.pipeline.face.detect_face_box (mediapipe) when that module exists, else False."""
     try:
         from avatarbot.pipeline.face import detect_face_box  # type: ignore[attr-defined]
     except ImportError:
         return False
-    box = detect_face_box(rgb)
-    if box is None:
+    try:
+        x, y, w, h = (int(v) for v in detect_face_box(np.ascontiguousarray(rgb[..., ::-1])))
+    except InvalidInput:  # the pipeline reports "no face" as an error
         return None
-    if hasattr(box, "x"):  # a dataclass-style box
-        return int(box.x), int(box.y), int(box.width), int(box.height)
-    x, y, w, h = (int(v) for v in box)
     return x, y, w, h
 
 
