@@ -68,6 +68,7 @@ class PluginManager:
         self._loaded: dict[str, LoadedPlugin] = {}
         self._errors: dict[str, str] = {}
         self._problems: dict[str, str] = {}
+        self._failed_stamp: dict[str, str] = {}  # files of a failed load, not retried unchanged
         self._disabled: set[str] = self._read_disabled()
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
@@ -204,6 +205,7 @@ class PluginManager:
                 loaded = self._build(source, None)
             except Exception as exc:
                 self._errors[name] = _describe_error(exc)
+                self._failed_stamp[name] = fingerprint(source.path)
                 log.warning("plugin %s failed to load: %s", name, self._errors[name])
                 if isinstance(exc, AvatarbotError):
                     raise
@@ -389,18 +391,37 @@ class PluginManager:
         with self._lock:
             config = self.config_for(name)
             config.update(values)
-            is_yaml = config.path is not None and config.path.suffix in (".yaml", ".yml")
-            config.save("yaml" if is_yaml else "json")
+            path = config.path
+            assert path is not None
+            previous = path.read_bytes() if path.exists() else None
+            config.save("yaml" if path.suffix in (".yaml", ".yml") else "json")
             if name in self._loaded and not self.reload_plugin(name):
-                raise PluginError(self._errors.get(name, "reload failed"))
+                # Put the old file back: the running version keeps its old settings.
+                if previous is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(previous)
+                error = self._errors.get(name, "reload failed")
+                raise PluginError(f"settings not applied: {error}")
             return config.as_dict(mask_secrets=True)
 
     # -- hot reload on file change --------------------------------------------------------
-    def check_for_changes(self) -> list[str]:
-        """Reload loaded plugins whose files or config changed; returns the names reloaded."""
+    def check_for_changes(self, load_new: bool = True) -> list[str]:
+        """Reload loaded plugins whose files or config changed and (with load_new) load enabled
+        plugins that appeared or were fixed on disk; returns the names (re)loaded."""
         changed: list[str] = []
         with self._lock:
             self.discover()
+            for name, source in self._discovered.items() if load_new else ():
+                if name in self._loaded or name in self._disabled:
+                    continue
+                if self._failed_stamp.get(name) == fingerprint(source.path):
+                    continue
+                try:
+                    self.load_plugin(name)
+                    changed.append(name)
+                except AvatarbotError:
+                    pass  # recorded in last_error; retried when its files change
             for name, loaded in list(self._loaded.items()):
                 source = self._discovered.get(name)
                 if source is None:

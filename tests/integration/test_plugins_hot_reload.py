@@ -100,3 +100,30 @@ async def test_async_tool_call_runs_current_version(manager):
     write_plugin(manager.plugins_dir, "greeter", answer="v1")
     manager.load_plugin("greeter")
     assert (await manager.acall_tool("greeter.ask"))["answer"] == "v1"
+
+
+def test_watcher_loads_new_and_fixed_plugins(manager):
+    manager.load_all()
+    write_plugin(manager.plugins_dir, "late", body="raise RuntimeError('not yet')\n")
+    assert manager.check_for_changes() == []
+    assert "not yet" in manager.last_error("late")
+    assert manager.check_for_changes() == []  # unchanged broken files are not retried
+    write_plugin(manager.plugins_dir, "late", answer="fixed")
+    assert manager.check_for_changes() == ["late"]
+    assert manager.call_tool("late.ask")["answer"] == "fixed"
+
+
+def test_background_watcher_thread(manager):
+    import time
+
+    write_plugin(manager.plugins_dir, "greeter", answer="v1")
+    manager.load_plugin("greeter")
+    manager.start_watching(interval=0.05)
+    write_plugin(manager.plugins_dir, "greeter", "2.0.0", answer="v2")
+    deadline = time.monotonic() + 10
+    # The watcher may catch the manifest before main.py is rewritten; it reloads again then.
+    while manager.call_tool("greeter.ask")["answer"] != "v2" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    manager.stop_watching()
+    assert manager.call_tool("greeter.ask")["answer"] == "v2"
+    assert manager.describe("greeter")["version"] == "2.0.0"
