@@ -228,6 +228,9 @@ class PluginManager:
             try:
                 self.discover()
                 source = self._known(name)
+                ok, errors = self._resolver().check_dependencies(name)
+                if not ok:  # the new manifest may ask for versions that are not installed
+                    raise PluginError("; ".join(errors))
                 state = old.instance.get_state()
                 new = self._build(source, state)
             except Exception as exc:
@@ -326,7 +329,23 @@ class PluginManager:
         with self._lock:
             if not self._discovered:
                 self.discover()
-            return [self.describe(name) for name in sorted(self._discovered)]
+            rows = [self.describe(name) for name in sorted(self._discovered)]
+            # Folders whose manifest could not even be read still show up, with the reason.
+            for entry, problem in sorted(self._problems.items()):
+                if entry not in self._discovered:
+                    rows.append(
+                        {
+                            "name": entry,
+                            "version": None,
+                            "origin": "user",
+                            "enabled": False,
+                            "loaded": False,
+                            "dependencies": [],
+                            "tools": [],
+                            "error": problem,
+                        }
+                    )
+            return rows
 
     # -- tools ----------------------------------------------------------------------------
     def all_tools(self) -> list[ToolSpec]:

@@ -81,6 +81,7 @@ def test_one_bad_plugin_does_not_stop_the_others(manager):
     listed = {p["name"]: p for p in manager.describe_all()}
     assert listed["good"]["loaded"] and not listed["bad"]["loaded"]
     assert "missing lib" in listed["bad"]["error"]
+    assert "not valid yaml" in listed["brokenyaml"]["error"] and not listed["brokenyaml"]["loaded"]
 
 
 def test_enable_disable_is_persisted(manager, tmp_path):

@@ -41,6 +41,10 @@ def test_unsatisfied_version_reported_and_dependencies_loaded_first(manager):
     manager.load_plugin("top")  # pulls in mid and lib first
     assert {p.name for p in manager.list_plugins()} == {"top", "mid", "lib"}
     assert manager.get_dependency_tree("top") == {"top": ["mid"], "mid": ["lib"], "lib": []}
+    write_plugin(manager.plugins_dir, "mid", version="1.1.0", dependencies=["lib >=2"])
+    assert manager.reload_plugin("mid") is False
+    assert "mid requires lib >=2" in manager.last_error("mid")
+    assert manager.describe("mid")["version"] == "1.0.3"
     assert manager.unload_plugin("lib") is False
     assert "still needed by mid" in manager.last_error("lib")
     assert manager.unload_plugin("top") and manager.unload_plugin("mid")
