@@ -9,6 +9,7 @@ import sys
 import typer
 
 from avatarbot import __version__
+from avatarbot.pipeline.cli_voice import voice_app
 from avatarbot.plugins.cli import plugins_app
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(voice_app, name="voice")
 app.add_typer(plugins_app, name="plugins")
 
 
@@ -62,6 +64,7 @@ def serve(
         factory=False,
         log_config=None,
         ws="websockets",
+        access_log=False,  # our middleware logs each request with its request id
     )
 
 
