@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -25,10 +27,15 @@ def rms_db(x: np.ndarray) -> float:
     return float(20 * np.log10(np.sqrt(np.mean(x**2)) + 1e-12))
 
 
-@pytest.fixture
-def manager(tmp_path):
+@pytest.fixture(params=["preprocessor", "ffmpeg"])
+def manager(request, tmp_path, monkeypatch):
+    """Every test runs on AudioPreprocessor (pipeline.audio) and on the ffmpeg-only fallback."""
     mgr = PluginManager(tmp_path / "data")
-    mgr.load_plugin("audio_enhancer")
+    plugin = mgr.load_plugin("audio_enhancer")
+    module = importlib.import_module(type(plugin).__module__)
+    if request.param == "ffmpeg":
+        monkeypatch.setattr(module, "_preprocessor_class", lambda: None)
+    assert plugin.backend == request.param
     mgr.media_dir.mkdir(parents=True, exist_ok=True)
     yield mgr
     mgr.shutdown()

@@ -82,3 +82,24 @@ def test_face_crop_geometry_with_detector_stub(manager, monkeypatch):
 def test_face_crop_without_face_is_a_clear_error(manager):
     with pytest.raises(InvalidInput, match="no face"):
         manager.call_tool("image_processor.face_crop", input_path="in.png", output_path="f.png")
+
+
+def test_face_crop_on_a_real_portrait(manager):
+    """Runs once the pipeline's public-domain portrait is in the tree (video branch)."""
+    import shutil
+    from pathlib import Path
+
+    import avatarbot.pipeline
+
+    portrait = Path(avatarbot.pipeline.__file__).parent / "assets" / "default_portrait.jpg"
+    if not portrait.is_file():
+        pytest.skip("default portrait not in this tree yet")
+    shutil.copy(portrait, manager.media_dir / "portrait.jpg")
+    out = manager.call_tool(
+        "image_processor.face_crop", input_path="portrait.jpg", output_path="face.png", size=128
+    )
+    x, y, w, h = out["face_box"]
+    width, height = Image.open(portrait).size
+    # a plausible single face: a good part of the picture, fully inside it
+    assert 0.15 * width < w < 0.9 * width and x >= 0 and x + w <= width and y + h <= height
+    assert Image.open(manager.media_dir / "face.png").size == (128, 128)
