@@ -9,7 +9,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from avatarbot.errors import AvatarbotError
 from avatarbot.plugins.archive import locate_plugin_root, safe_extract, sha256_file
 from avatarbot.plugins.manifest import PluginManifest, find_manifest, load_manifest
 
@@ -40,9 +39,21 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def _archive_digest(archive: Path) -> str:
+    """sha256 of an archive, remembered per (path, mtime, size): the watcher polls often."""
+    info = archive.stat()
+    key = (str(archive), info.st_mtime_ns, info.st_size)
+    if key not in _digests:
+        _digests[key] = sha256_file(archive)
+    return _digests[key]
+
+
 def _unpack_archive(archive: Path, cache_dir: Path) -> Path:
     """Extract an archive dropped into the plugins folder once, keyed by its content hash."""
-    target = cache_dir / f"{archive.stem}-{sha256_file(archive)[:16]}"
+    target = cache_dir / f"{archive.stem}-{_archive_digest(archive)[:16]}"
     if not target.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".unpack-"))
@@ -68,7 +79,7 @@ def _scan(folder: Path, origin: str, cache_dir: Path | None, problems: dict[str,
             elif entry.is_file() and entry.suffix in ARCHIVE_SUFFIXES and cache_dir is not None:
                 root = _unpack_archive(entry, cache_dir)
                 found.append(DiscoveredPlugin(load_manifest(root), root, "archive"))
-        except (AvatarbotError, OSError) as exc:
+        except Exception as exc:
             # One broken plugin folder must not hide the others.
             problems[entry.name] = str(exc)
             log.warning("skipping plugin %s: %s", entry.name, exc)

@@ -203,7 +203,7 @@ class PluginManager:
                 for dep in self._resolver().get_dependency_tree(name)[name]:
                     self.load_plugin(dep)
                 loaded = self._build(source, None)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() included
                 self._errors[name] = _describe_error(exc)
                 self._failed_stamp[name] = fingerprint(source.path)
                 log.warning("plugin %s failed to load: %s", name, self._errors[name])
@@ -233,7 +233,7 @@ class PluginManager:
                     raise PluginError("; ".join(errors))
                 state = old.instance.get_state()
                 new = self._build(source, state)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._errors[name] = f"reload failed: {_describe_error(exc)}"
                 log.warning("plugin %s: %s (old version kept)", name, self._errors[name])
                 return False

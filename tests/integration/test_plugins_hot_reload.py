@@ -128,3 +128,11 @@ def test_background_watcher_thread(manager):
     manager.stop_watching()
     assert manager.call_tool("greeter.ask")["answer"] == "v2"
     assert manager.describe("greeter")["version"] == "2.0.0"
+
+
+def test_plugin_calling_sys_exit_is_contained(manager):
+    write_plugin(manager.plugins_dir, "quitter", body="import sys\nsys.exit(3)\n")
+    write_plugin(manager.plugins_dir, "greeter", answer="still here")
+    results = manager.load_all()
+    assert "SystemExit" in results["quitter"] and results["greeter"] is None
+    assert manager.call_tool("greeter.ask")["answer"] == "still here"
