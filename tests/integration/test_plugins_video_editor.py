@@ -89,3 +89,33 @@ def test_paths_outside_media_folder_refused(editor, tmp_path):
     with pytest.raises(InvalidInput, match=r"ffmpeg failed|not a readable"):
         (editor.media_dir / "junk.mp4").write_text("not a video")
         editor.call_tool("video_editor.trim", input_path="junk.mp4", output_path="x.mp4")
+
+
+def test_audio_tracks_convert_and_copy_concat(editor):
+    audio = editor.call_tool(
+        "video_editor.extract_audio", input_path="in.mp4", output_path="sound.m4a"
+    )
+    assert [s["kind"] for s in audio["streams"]] == ["audio"]
+    make_test_video(editor.media_dir / "silent.mp4", seconds=2.0, audio=False)
+    dubbed = editor.call_tool(
+        "video_editor.add_audio",
+        video_path="silent.mp4",
+        audio_path="sound.m4a",
+        output_path="dubbed.mp4",
+    )
+    assert [s["kind"] for s in dubbed["streams"]] == ["video", "audio"]
+    assert dubbed["duration"] == pytest.approx(2.0, abs=0.15)  # -shortest
+    small = editor.call_tool(
+        "video_editor.convert", input_path="in.mp4", output_path="small.mp4", quality=40, fps=10
+    )
+    assert small["streams"][0]["fps"] == 10
+    assert (editor.media_dir / "small.mp4").stat().st_size < (
+        editor.media_dir / "in.mp4"
+    ).stat().st_size
+    copied = editor.call_tool(
+        "video_editor.concat",
+        input_paths=["in.mp4", "in.mp4"],
+        output_path="twice.mp4",
+        method="demuxer",
+    )
+    assert copied["duration"] == pytest.approx(6.0, abs=0.15)

@@ -103,3 +103,23 @@ def test_face_crop_on_a_real_portrait(manager):
     # a plausible single face: a good part of the picture, fully inside it
     assert 0.15 * width < w < 0.9 * width and x >= 0 and x + w <= width and y + h <= height
     assert Image.open(manager.media_dir / "face.png").size == (128, 128)
+
+
+def test_enhance_and_filter(manager):
+    Image.new("RGB", (64, 64), (100, 100, 100)).save(manager.media_dir / "grey.png")
+    out = manager.call_tool(
+        "image_processor.enhance", input_path="grey.png", output_path="bright.png", brightness=2.0
+    )
+    assert out["format"] == "PNG"
+    assert Image.open(manager.media_dir / "bright.png").getpixel((10, 10)) == (200, 200, 200)
+    manager.call_tool(
+        "image_processor.filter", input_path="in.png", output_path="blur.png", filter_type="BLUR"
+    )
+    blurred = Image.open(manager.media_dir / "blur.png").convert("RGBA")
+    # the sharp blue/red edge at x=300 is softened
+    assert blurred.getpixel((300, 100)) not in ((0, 0, 255, 255), (255, 0, 0, 128))
+    with pytest.raises(InvalidInput, match="filter_type"):
+        manager.call_tool(
+            "image_processor.filter", input_path="in.png", output_path="x.png", filter_type="WAVY"
+        )
+    assert manager.get_plugin("image_processor").get_stats()["processed"] == 2

@@ -70,6 +70,9 @@ class AudioEnhancerPlugin(Plugin):
     def set_state(self, state: dict[str, Any]) -> None:
         self.stats.update(state.get("stats", {}))
 
+    def get_stats(self) -> dict[str, Any]:
+        return {**self.stats, "backend": self.backend}
+
     @property
     def backend(self) -> str:
         return "preprocessor" if _preprocessor_class() else "ffmpeg"

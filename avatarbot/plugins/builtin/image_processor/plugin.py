@@ -96,6 +96,54 @@ class ImageProcessorPlugin(Plugin):
         face = image.crop((left, top, left + side, top + side)).resize((size, size))
         return {**self._save(face, output_path), "face_box": list(box)}
 
+    def enhance(
+        self,
+        input_path: str,
+        output_path: str,
+        brightness: float = 1.0,
+        contrast: float = 1.0,
+        sharpness: float = 1.0,
+        color: float = 1.0,
+    ) -> dict[str, Any]:
+        """Factors: 1.0 = unchanged, <1 less, >1 more (0..4)."""
+        from PIL import ImageEnhance
+
+        image = self._open(input_path)
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        for factor, enhancer in (
+            (brightness, ImageEnhance.Brightness),
+            (contrast, ImageEnhance.Contrast),
+            (sharpness, ImageEnhance.Sharpness),
+            (color, ImageEnhance.Color),
+        ):
+            if not 0 <= factor <= 4:
+                raise InvalidInput("enhance factors must be between 0 and 4")
+            if factor != 1.0:
+                image = enhancer(image).enhance(factor)
+        return self._save(image, output_path)
+
+    def apply_filter(self, input_path: str, output_path: str, filter_type: str) -> dict[str, Any]:
+        from PIL import ImageFilter
+
+        filters = {
+            "BLUR": ImageFilter.BLUR,
+            "SHARPEN": ImageFilter.SHARPEN,
+            "SMOOTH": ImageFilter.SMOOTH,
+            "EDGE_ENHANCE": ImageFilter.EDGE_ENHANCE,
+            "DETAIL": ImageFilter.DETAIL,
+        }
+        chosen = filters.get(filter_type.upper())
+        if chosen is None:
+            raise InvalidInput(f"filter_type must be one of {sorted(filters)}")
+        image = self._open(input_path)
+        if image.mode not in ("RGB", "L", "RGBA"):
+            image = image.convert("RGB")
+        return self._save(image.filter(chosen), output_path)
+
+    def get_stats(self) -> dict[str, Any]:
+        return {"processed": self.processed}
+
     def info(self, path: str) -> dict[str, Any]:
         image = self._open(path)
         return {
@@ -138,6 +186,32 @@ class ImageProcessorPlugin(Plugin):
                 self.face_crop,
                 {**io, "size": {"type": "integer", "minimum": 32, "maximum": 4096}},
                 ["input_path", "output_path"],
+            ),
+            self.tool(
+                "enhance",
+                "Adjust brightness, contrast, sharpness and color (1.0 = unchanged).",
+                self.enhance,
+                {
+                    **io,
+                    **{
+                        k: {"type": "number", "minimum": 0, "maximum": 4}
+                        for k in ("brightness", "contrast", "sharpness", "color")
+                    },
+                },
+                ["input_path", "output_path"],
+            ),
+            self.tool(
+                "filter",
+                "Apply BLUR, SHARPEN, SMOOTH, EDGE_ENHANCE or DETAIL.",
+                self.apply_filter,
+                {
+                    **io,
+                    "filter_type": {
+                        "type": "string",
+                        "enum": ["BLUR", "SHARPEN", "SMOOTH", "EDGE_ENHANCE", "DETAIL"],
+                    },
+                },
+                ["input_path", "output_path", "filter_type"],
             ),
             self.tool(
                 "info",

@@ -91,6 +91,20 @@ class ModelDownloader:
         self.stats["downloads"] += 1
         return str(target)
 
+    def download_with_progress(
+        self, url: str, output_path: str, checksum: str | None = None
+    ) -> str:
+        """download() with a tqdm progress bar on stderr (for the CLI)."""
+        from tqdm import tqdm
+
+        with tqdm(unit="B", unit_scale=True, desc=output_path) as bar:
+
+            def show(done: int, total: int | None) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            return self.download(url, output_path, checksum, show)
+
     def _fetch(self, url: str, part: Path, progress: Progress | None) -> None:
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}

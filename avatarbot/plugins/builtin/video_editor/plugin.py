@@ -12,6 +12,7 @@ from avatarbot.plugins.base import Plugin
 from avatarbot.plugins.media import find_font, has_filter, probe, run_ffmpeg
 from avatarbot.tools import ToolSpec
 
+from .extras import VideoExtrasMixin
 from .subtitles import cues_from_items, drawtext_chain, parse_srt, write_srt
 
 POSITIONS = {
@@ -31,7 +32,7 @@ TEXT_POSITIONS = {
 _PATH = {"type": "string", "description": "file path under the media folder"}
 
 
-class VideoEditorPlugin(Plugin):
+class VideoEditorPlugin(VideoExtrasMixin, Plugin):
     def on_load(self, context) -> None:
         super().on_load(context)
         self.stats = {"runs": 0, "failures": 0}
@@ -103,11 +104,18 @@ class VideoEditorPlugin(Plugin):
         )
         return self._result(dst)
 
-    def concat(self, input_paths: list[str], output_path: str) -> dict[str, Any]:
+    def concat(
+        self, input_paths: list[str], output_path: str, method: str = "filter"
+    ) -> dict[str, Any]:
+        """method "filter" re-encodes (any inputs); "demuxer" stream-copies (same encodings)."""
         if len(input_paths) < 2:
             raise InvalidInput("concat needs at least two videos")
+        if method not in ("filter", "demuxer"):
+            raise InvalidInput("method must be 'filter' or 'demuxer'")
         sources = [self.context.resolve_path(p, must_exist=True) for p in input_paths]
         dst = self.context.resolve_path(output_path)
+        if method == "demuxer":
+            return self.concat_copy(sources, dst)
         infos = [probe(s) for s in sources]
         first = infos[0].video
         if first is None or any(i.video is None for i in infos):
@@ -244,6 +252,7 @@ class VideoEditorPlugin(Plugin):
                 {
                     "input_paths": {"type": "array", "items": _PATH, "minItems": 2},
                     "output_path": _PATH,
+                    "method": {"type": "string", "enum": ["filter", "demuxer"]},
                 },
                 ["input_paths", "output_path"],
             ),
@@ -272,6 +281,38 @@ class VideoEditorPlugin(Plugin):
                 "Save the frame at `at` seconds as a JPEG/PNG image.",
                 self.thumbnail,
                 {**io, "at": number},
+                ["input_path", "output_path"],
+            ),
+            self.tool(
+                "extract_audio",
+                "Save a video's sound track as an audio file (.mp3/.m4a/.wav/.opus/...).",
+                self.extract_audio,
+                {**io, "audio_codec": {"type": "string"}},
+                ["input_path", "output_path"],
+            ),
+            self.tool(
+                "add_audio",
+                "Put an audio file under a video, replacing (default) or mixing with its sound.",
+                self.add_audio,
+                {
+                    "video_path": _PATH,
+                    "audio_path": _PATH,
+                    "output_path": _PATH,
+                    "replace": {"type": "boolean"},
+                },
+                ["video_path", "audio_path", "output_path"],
+            ),
+            self.tool(
+                "convert",
+                "Re-encode a video (codec, CRF quality 0-51, fps), e.g. to shrink it.",
+                self.convert_format,
+                {
+                    **io,
+                    "codec": {"type": "string", "enum": ["libx264", "libx265", "mpeg4"]},
+                    "audio_codec": {"type": "string", "enum": ["aac", "libmp3lame", "libopus"]},
+                    "quality": {"type": "integer", "minimum": 0, "maximum": 51},
+                    "fps": {"type": "integer", "minimum": 1, "maximum": 120},
+                },
                 ["input_path", "output_path"],
             ),
             self.tool(
