@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +13,8 @@ from typing import Any
 import yaml
 
 from avatarbot.errors import InvalidInput
+from avatarbot.plugins.fsutil import atomic_write_text
+from avatarbot.plugins.watch import Poller
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +147,7 @@ class PluginConfig:
         self._mtime_ns: int | None = None
         self._lock = threading.RLock()
         self._listeners: list[Callable[[PluginConfig], None]] = []
-        self._watcher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._watcher = Poller(self.check_for_changes, "plugin-config-watch")
         self.last_error: str | None = None
         if path is not None and path.exists():
             self.reload()
@@ -235,12 +234,7 @@ class PluginConfig:
             if format == "json"
             else yaml.safe_dump(data, sort_keys=True, allow_unicode=True)
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a watcher never reads a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
+        atomic_write_text(target, text)
         if target != self.path and self.path.exists():
             self.path.unlink()
         self.path = target
@@ -260,19 +254,7 @@ class PluginConfig:
         return self.reload()
 
     def watch(self, interval: float = 1.0) -> None:
-        if self._watcher is not None:
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                self.check_for_changes()
-
-        self._watcher = threading.Thread(target=loop, name="plugin-config-watch", daemon=True)
-        self._watcher.start()
+        self._watcher.start(interval)
 
     def stop_watching(self) -> None:
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
-        self._watcher = None
+        self._watcher.stop()

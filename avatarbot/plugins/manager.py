@@ -8,7 +8,6 @@ reload leaves the old version serving.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import logging
@@ -24,7 +23,10 @@ from avatarbot.plugins.base import Plugin, PluginContext, PluginError
 from avatarbot.plugins.config import PluginConfig, PluginConfigSchema
 from avatarbot.plugins.dependency import DependencyResolver
 from avatarbot.plugins.discovery import BUILTIN_DIR, DiscoveredPlugin, discover, fingerprint
+from avatarbot.plugins.fsutil import atomic_write_text
 from avatarbot.plugins.loader import forget_plugin, import_plugin
+from avatarbot.plugins.tool_access import ToolAccess
+from avatarbot.plugins.watch import Poller
 from avatarbot.tools import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def _describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class PluginManager:
+class PluginManager(ToolAccess):
     def __init__(
         self,
         data_dir: Path,
@@ -70,8 +72,7 @@ class PluginManager:
         self._problems: dict[str, str] = {}
         self._failed_stamp: dict[str, str] = {}  # files of a failed load, not retried unchanged
         self._disabled: set[str] = self._read_disabled()
-        self._watcher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._watcher = Poller(self.check_for_changes, "plugin-watch")
         self.plugins_dir.mkdir(parents=True, exist_ok=True)
 
     # -- discovery and dependencies -------------------------------------------------------
@@ -352,39 +353,16 @@ class PluginManager:
         with self._lock:
             return [t for item in self._loaded.values() for t in item.tools]
 
-    def find_tool(self, tool_name: str) -> ToolSpec:
-        for tool in self.all_tools():
-            if tool.name == tool_name:
-                return tool
-        raise NotFound(f"tool {tool_name!r} not found")
-
-    async def acall_tool(self, tool_name: str, **kwargs: Any) -> Any:
-        """Call the current version of a tool; sync handlers run in a worker thread."""
-        handler = self.find_tool(tool_name).handler
-        if inspect.iscoroutinefunction(handler):
-            return await handler(**kwargs)
-        result = await asyncio.to_thread(handler, **kwargs)
-        return await result if inspect.isawaitable(result) else result
-
-    def call_tool(self, tool_name: str, **kwargs: Any) -> Any:
-        """Synchronous call for CLI use and tests (not from inside an event loop)."""
-        result = self.find_tool(tool_name).handler(**kwargs)
-        if inspect.isawaitable(result):
-            return asyncio.run(result)  # type: ignore[arg-type]
-        return result
-
     # -- enable / disable (persisted) -----------------------------------------------------
     def _read_disabled(self) -> set[str]:
         try:
-            return set(json.loads(self.state_path.read_text(encoding="utf-8")).get("disabled", []))
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            return set(data.get("disabled", []))
         except (OSError, ValueError, AttributeError):
             return set()
 
     def _write_disabled(self) -> None:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"disabled": sorted(self._disabled)}), encoding="utf-8")
-        tmp.replace(self.state_path)
+        atomic_write_text(self.state_path, json.dumps({"disabled": sorted(self._disabled)}))
 
     def is_enabled(self, name: str) -> bool:
         return name not in self._disabled
@@ -458,22 +436,7 @@ class PluginManager:
         return changed
 
     def start_watching(self, interval: float = 2.0) -> None:
-        if self._watcher is not None:
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.check_for_changes()
-                except Exception:
-                    log.exception("plugin watcher failed")
-
-        self._watcher = threading.Thread(target=loop, name="plugin-watch", daemon=True)
-        self._watcher.start()
+        self._watcher.start(interval)
 
     def stop_watching(self) -> None:
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
-        self._watcher = None
+        self._watcher.stop()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -22,6 +20,7 @@ import httpx
 from packaging.version import InvalidVersion, Version
 
 from avatarbot.errors import ExternalServiceError, InvalidInput
+from avatarbot.plugins.fsutil import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +91,8 @@ class PluginRegistry:
         self._plugins = {e.name: e for e in entries}
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"plugins": [p.to_dict() for p in self.list_all()]}
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(payload, indent=2, sort_keys=True))
 
     # -- entries --------------------------------------------------------------------------
     def register(self, metadata: PluginMetadata) -> None:
