@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from avatarbot.errors import AvatarbotError
@@ -136,3 +138,26 @@ def test_plugin_calling_sys_exit_is_contained(manager):
     results = manager.load_all()
     assert "SystemExit" in results["quitter"] and results["greeter"] is None
     assert manager.call_tool("greeter.ask")["answer"] == "still here"
+
+
+def test_reload_picks_up_edited_submodules(manager):
+    folder = write_plugin(
+        manager.plugins_dir,
+        "multi",
+        body=(
+            "from avatarbot.plugins.base import Plugin\n"
+            "from .helpers import answer\n"
+            "class TestPlugin(Plugin):\n"
+            "    def tools(self):\n"
+            "        return [self.tool('ask', 'Ask', lambda: {'answer': answer()})]\n"
+        ),
+    )
+    (folder / "helpers.py").write_text("def answer():\n    return 'one'\n")
+    manager.load_plugin("multi")
+    assert manager.call_tool("multi.ask")["answer"] == "one"
+    first_package = manager._loaded["multi"].package
+    assert f"{first_package}.helpers" in sys.modules
+    (folder / "helpers.py").write_text("def answer():\n    return 'two'\n")
+    assert manager.reload_plugin("multi")
+    assert manager.call_tool("multi.ask")["answer"] == "two"
+    assert not [m for m in sys.modules if m.startswith(first_package)]  # old version purged
