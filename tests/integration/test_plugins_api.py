@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from avatarbot.app import create_app
+from avatarbot.storage.models import PluginState
 from tests.conftest import make_settings, register_and_login
 from tests.helpers.http_server import serve_files
 from tests.helpers.plugin_factory import PLUGIN_TEMPLATE
@@ -125,6 +126,10 @@ async def test_install_upload_reload_config_disable(env, tmp_path):
 
     r = await client.post("/api/v1/plugins/hello/disable", headers=admin)
     assert r.status_code == 200 and not r.json()["enabled"] and not r.json()["loaded"]
+    async with services.db.session() as session:
+        row = await session.get(PluginState, "hello")
+        assert row is not None and row.enabled is False and row.sha256 == digest
+        assert row.source == "local" and row.version == "1.0.0"
     assert all(t.name != "hello.ask" for t in services.plugins.all_tools())
     main_py.write_text("def broken(:\n")
     r = await client.post("/api/v1/plugins/hello/enable", headers=admin)

@@ -13,11 +13,12 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from avatarbot.api.deps import CurrentUser, ServicesDep, SuperUser
+from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep, SuperUser
 from avatarbot.errors import BackendUnavailable, InvalidInput, TooLarge
 from avatarbot.plugins.config import SECRET_MASK
 from avatarbot.plugins.install import MAX_ARCHIVE_BYTES
 from avatarbot.plugins.service import PluginService
+from avatarbot.storage.models import PluginState
 
 router = APIRouter(prefix="/plugins", tags=["plugins"])
 
@@ -43,6 +44,23 @@ class SyncRequest(BaseModel):
     url: str = Field(..., description="registry index URL (JSON)")
 
 
+async def _record_state(
+    session: Any, info: dict[str, Any], source: str | None = None, sha256: str | None = None
+) -> None:
+    """Mirror a plugin's state into plugin_states (the manager's own record is the JSON file
+    in DATA_DIR, which also serves the CLI); kept for audit and for other processes to read."""
+    row = await session.get(PluginState, info["name"])
+    if row is None:
+        row = PluginState(name=info["name"])
+        session.add(row)
+    row.version = str(info.get("version") or "")
+    row.enabled = bool(info.get("enabled", True))
+    row.source = source or ("builtin" if info.get("origin") == "builtin" else "local")
+    if sha256:
+        row.sha256 = sha256.lower()
+    await session.commit()
+
+
 @router.get("/list")
 async def list_plugins(_user: CurrentUser, plugins: PluginsDep) -> dict[str, Any]:
     """Every discovered plugin: version, origin, enabled/loaded, dependencies, tools, error."""
@@ -64,7 +82,9 @@ async def _save_upload(upload: UploadFile, folder: Path) -> Path:
 
 
 @router.post("/install")
-async def install_plugin(request: Request, user: SuperUser, plugins: PluginsDep) -> dict[str, Any]:
+async def install_plugin(
+    request: Request, user: SuperUser, plugins: PluginsDep, session: SessionDep
+) -> dict[str, Any]:
     """Multipart `file` (.zip/.whl/.tar.gz) + `sha256`, or JSON {"name"} from the synced registry."""
     actor = user.email
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -78,6 +98,7 @@ async def install_plugin(request: Request, user: SuperUser, plugins: PluginsDep)
             info = await asyncio.to_thread(plugins.install_archive, archive, sha256, actor=actor)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        await _record_state(session, info, "local", sha256)
     else:
         try:
             body = await request.json()
@@ -87,6 +108,8 @@ async def install_plugin(request: Request, user: SuperUser, plugins: PluginsDep)
         if not isinstance(name, str) or not name:
             raise InvalidInput("JSON body needs the registry plugin `name`")
         info = await asyncio.to_thread(plugins.install_from_registry, name, actor=actor)
+        entry = plugins.registry.get(name)
+        await _record_state(session, info, "registry", entry.sha256 if entry else None)
     return {"installed": True, "plugin": info}
 
 
@@ -103,15 +126,25 @@ async def reload_plugins(
 
 
 @router.post("/{name}/enable")
-async def enable_plugin(name: str, _user: SuperUser, plugins: PluginsDep) -> dict[str, Any]:
-    await asyncio.to_thread(plugins.enable, name)
+async def enable_plugin(
+    name: str, _user: SuperUser, plugins: PluginsDep, session: SessionDep
+) -> dict[str, Any]:
+    try:
+        await asyncio.to_thread(plugins.enable, name)
+    finally:  # enabled even when loading then fails (the error is reported)
+        if plugins.is_enabled(name):
+            await _record_state(session, await asyncio.to_thread(plugins.describe, name))
     return await asyncio.to_thread(plugins.describe, name)
 
 
 @router.post("/{name}/disable")
-async def disable_plugin(name: str, _user: SuperUser, plugins: PluginsDep) -> dict[str, Any]:
+async def disable_plugin(
+    name: str, _user: SuperUser, plugins: PluginsDep, session: SessionDep
+) -> dict[str, Any]:
     await asyncio.to_thread(plugins.disable, name)
-    return await asyncio.to_thread(plugins.describe, name)
+    info = await asyncio.to_thread(plugins.describe, name)
+    await _record_state(session, info)
+    return info
 
 
 def _schema_view(config: Any) -> dict[str, Any]:
