@@ -41,8 +41,10 @@ class PluginContext:
             candidate = self.media_dir / candidate
         resolved = candidate.resolve()
         roots = [self.media_dir.resolve(), self.data_dir.resolve()]
-        if not any(resolved == root or root in resolved.parents for root in roots):
+        if not any(root in resolved.parents for root in roots):
             raise InvalidInput(f"path {path!r} is outside the media folder")
+        if resolved.is_dir():
+            raise InvalidInput(f"path {path!r} is a folder, not a file")
         if must_exist and not resolved.is_file():
             raise InvalidInput(f"file {path!r} does not exist")
         if not must_exist:

@@ -83,6 +83,11 @@ def test_paths_outside_media_folder_refused(editor, tmp_path):
     with pytest.raises(InvalidInput, match="outside the media folder"):
         editor.call_tool("video_editor.info", path="/etc/passwd")
     with pytest.raises(InvalidInput, match="outside the media folder"):
+        editor.call_tool("video_editor.trim", input_path="in.mp4", output_path="", start=0)
+    (editor.media_dir / "link.mp4").symlink_to("/etc/passwd")
+    with pytest.raises(InvalidInput, match="outside the media folder"):
+        editor.call_tool("video_editor.info", path="link.mp4")
+    with pytest.raises(InvalidInput, match="outside the media folder"):
         editor.call_tool(
             "video_editor.trim", input_path="in.mp4", output_path="../../escape.mp4", start=0
         )
