@@ -275,7 +275,7 @@ class PluginManager(ToolAccess):
             for name in self._discovered:
                 if name not in order:
                     results[name] = self._errors[name] = next(
-                        (e for e in errors if e.startswith(name) or f" {name} " in e),
+                        (e for e in errors if e.startswith(f"{name} ") or f" {name} " in e),
                         "unresolved dependencies",
                     )
             for name in order:
