@@ -40,6 +40,7 @@ class LoadedPlugin:
     package: str
     tools: list[ToolSpec]
     fingerprint: str
+    config_stamp: tuple = ()
     loaded_at: float = field(default_factory=time.time)
 
 
@@ -118,6 +119,16 @@ class PluginManager(ToolAccess):
             return self._resolver().get_dependency_tree(name)
 
     # -- loading --------------------------------------------------------------------------
+    def _config_stamp(self, name: str) -> tuple:
+        """Changes when the plugin's config file is created, edited or removed."""
+        stamp = []
+        for suffix in (".yaml", ".yml", ".json"):
+            path = self.config_dir / f"{name}{suffix}"
+            if path.exists():
+                info = path.stat()
+                stamp.append((suffix, info.st_mtime_ns, info.st_size))
+        return tuple(stamp)
+
     def config_for(self, name: str, source: DiscoveredPlugin | None = None) -> PluginConfig:
         source = source or self._known(name)
         schema = PluginConfigSchema.from_dict(source.manifest.config_schema)
@@ -137,6 +148,7 @@ class PluginManager(ToolAccess):
         if not ok:
             raise PluginError("invalid config: " + "; ".join(errors))
         stamp = fingerprint(source.path)
+        config_stamp = self._config_stamp(manifest.name)
         package, module = import_plugin(manifest.name, source.path, manifest.module)
         instance: Plugin | None = None
         try:
@@ -160,7 +172,7 @@ class PluginManager(ToolAccess):
             if state:
                 instance.set_state(state)
             tools = self._checked_tools(manifest.name, instance)
-            return LoadedPlugin(instance, source, package, tools, stamp)
+            return LoadedPlugin(instance, source, package, tools, stamp, config_stamp)
         except BaseException:
             if instance is not None and instance._context is not None:
                 self._safe_unload(manifest.name, instance)
@@ -423,16 +435,19 @@ class PluginManager(ToolAccess):
                 source = self._discovered.get(name)
                 if source is None:
                     continue
-                config_changed = loaded.instance.config.check_for_changes()
-                stamp = fingerprint(source.path)
-                if stamp != loaded.fingerprint or source.path != loaded.source.path:
+                stamp, config_stamp = fingerprint(source.path), self._config_stamp(name)
+                if (
+                    stamp != loaded.fingerprint
+                    or config_stamp != loaded.config_stamp
+                    or source.path != loaded.source.path
+                ):
+                    # A config edit reloads the plugin too: on_load may have used the values.
                     if self.reload_plugin(name):
                         changed.append(name)
                     else:
                         # Do not retry the same broken files on every poll.
                         self._loaded[name].fingerprint = stamp
-                elif config_changed:
-                    changed.append(name)
+                        self._loaded[name].config_stamp = config_stamp
         return changed
 
     def start_watching(self, interval: float = 2.0) -> None:

@@ -161,3 +161,28 @@ def test_reload_picks_up_edited_submodules(manager):
     assert manager.reload_plugin("multi")
     assert manager.call_tool("multi.ask")["answer"] == "two"
     assert not [m for m in sys.modules if m.startswith(first_package)]  # old version purged
+
+
+def test_config_file_edit_hot_reloads_plugin(manager):
+    body = (
+        "from avatarbot.plugins.base import Plugin\n"
+        "class TestPlugin(Plugin):\n"
+        "    def on_load(self, context):\n"
+        "        super().on_load(context)\n"
+        "        self.greeting = self.config.get('greeting')  # read once, at load\n"
+        "    def tools(self):\n"
+        "        return [self.tool('ask', 'Ask', lambda: {'answer': self.greeting})]\n"
+    )
+    schema = {"greeting": {"type": "string", "default": "hello", "choices": ["hello", "hi"]}}
+    write_plugin(manager.plugins_dir, "greeter", body=body, config_schema=schema)
+    manager.load_plugin("greeter")
+    assert manager.call_tool("greeter.ask")["answer"] == "hello"
+    manager.config_dir.mkdir(parents=True, exist_ok=True)
+    (manager.config_dir / "greeter.yaml").write_text("greeting: hi\n")
+    assert manager.check_for_changes() == ["greeter"]
+    assert manager.call_tool("greeter.ask")["answer"] == "hi"
+    (manager.config_dir / "greeter.yaml").write_text("greeting: howdy\n")  # not a choice
+    assert manager.check_for_changes() == []
+    assert "howdy" in manager.last_error("greeter")
+    assert manager.call_tool("greeter.ask")["answer"] == "hi"
+    assert manager.check_for_changes() == []  # the same bad file is not retried
