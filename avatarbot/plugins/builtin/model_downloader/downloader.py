@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from avatarbot.errors import ExternalServiceError, InvalidInput, NotFound
+from avatarbot.errors import AvatarbotError, ExternalServiceError, InvalidInput, NotFound
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
@@ -29,6 +29,18 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _shared_download():
+    """avatarbot.pipeline.download.download (the ModelManager's downloader) when present.
+
+    Both implement the same `.part` + Range + sha256 scheme; the plugin prefers the shared one
+    so there is one downloader in the product, and keeps its own for trees without it."""
+    try:
+        from avatarbot.pipeline.download import download  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return download
 
 
 class ModelDownloader:
@@ -77,6 +89,24 @@ class ModelDownloader:
             return str(target)
         self.download_dir.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".part")
+        shared = _shared_download()
+        if shared is not None:
+            resuming = part.exists()
+            try:
+                shared(
+                    url,
+                    target,
+                    sha256=expected or None,
+                    progress=progress_callback,
+                    retries=0,  # one attempt per tool call; the next call resumes
+                    timeout=self.timeout,
+                )
+            except AvatarbotError:
+                self.stats["failed"] += 1
+                raise
+            self.stats["resumed"] += int(resuming)
+            self.stats["downloads"] += 1
+            return str(target)
         try:
             self._fetch(url, part, progress_callback)
         except httpx.HTTPError as exc:
@@ -86,7 +116,7 @@ class ModelDownloader:
         if expected and not hmac.compare_digest(_sha256(part), expected):
             part.unlink()
             self.stats["failed"] += 1
-            raise InvalidInput(f"{target.name}: sha256 does not match; the download was deleted")
+            raise InvalidInput(f"{target.name}: sha256 does not match the expected one; deleted")
         part.replace(target)
         self.stats["downloads"] += 1
         return str(target)
