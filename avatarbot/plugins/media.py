@@ -73,7 +73,11 @@ def ffmpeg_exe() -> str:
 @functools.cache
 def has_filter(name: str) -> bool:
     out = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-filters"], capture_output=True, text=True, check=False
+        [ffmpeg_exe(), "-hide_banner", "-filters"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
     ).stdout
     return any(line.split()[1:2] == [name] for line in out.splitlines() if line.strip())
 

@@ -186,3 +186,25 @@ async def test_registry_sync_and_install_by_name(env):
     assert (await app.state.services.plugins.acall_tool("hello.ask"))["answer"] == "from registry"
     r = await client.post("/api/v1/plugins/install", json={"name": "ghost"}, headers=admin)
     assert r.status_code == 404
+
+
+async def test_broken_plugin_does_not_stop_the_server(tmp_path):
+    settings = make_settings(tmp_path)
+    broken = settings.data_dir / "plugins" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "plugin.yaml").write_text("name: broken\nversion: 1.0.0\nentry_point: main:X\n")
+    (broken / "main.py").write_text("raise RuntimeError('boom at import')\n")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = await register_and_login(client)
+            assert (await client.get("/health")).status_code == 200
+            rows = {
+                p["name"]: p
+                for p in (await client.get("/api/v1/plugins/list", headers=headers)).json()[
+                    "plugins"
+                ]
+            }
+    assert "boom at import" in rows["broken"]["error"] and not rows["broken"]["loaded"]
+    assert rows["cache_manager"]["loaded"] and rows["cache_manager"]["error"] is None
