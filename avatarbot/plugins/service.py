@@ -32,6 +32,8 @@ class PluginService:
         self.installer = PluginInstaller(data_dir, self.registry)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "manager":  # not set yet (during __init__ or unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.manager, name)
 
     def start(self, watch_interval: float | None = WATCH_INTERVAL_S) -> dict[str, str | None]:
