@@ -63,6 +63,12 @@ async def test_list_requires_auth_and_shows_builtins(env):
         plugins["video_editor"]["loaded"]
         and "video_editor.trim" in plugins["video_editor"]["tools"]
     )
+    r = await client.get("/api/v1/plugins/tools", headers=user)
+    tools = {t["name"]: t for t in r.json()["tools"]}
+    trim = tools["video_editor.trim"]
+    assert trim["capability"] == "video" and trim["source"] == "plugin:video_editor"
+    assert trim["parameters"]["required"] == ["input_path", "output_path"]
+    assert tools["cache_manager.get"]["capability"] == "plugins"
 
 
 async def test_install_upload_reload_config_disable(env, tmp_path):

@@ -67,6 +67,23 @@ async def list_plugins(_user: CurrentUser, plugins: PluginsDep) -> dict[str, Any
     return {"plugins": await asyncio.to_thread(plugins.describe_all)}
 
 
+@router.get("/tools")
+async def list_tools(_user: CurrentUser, plugins: PluginsDep) -> dict[str, Any]:
+    """Tools that enabled plugins offer agents: name, description, JSON-schema parameters."""
+    return {
+        "tools": [
+            {
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.parameters,
+                "capability": t.capability,
+                "source": t.source,
+            }
+            for t in plugins.all_tools()
+        ]
+    }
+
+
 async def _save_upload(upload: UploadFile, folder: Path) -> Path:
     target = folder / "upload.bin"
     size = 0
