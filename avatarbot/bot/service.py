@@ -68,7 +68,7 @@ class BotService:
         Waits until media of a pending task has been delivered. Raises ExternalServiceError
         or NotFound-like AvatarbotError when the platform is not configured or keeps failing.
         """
-        sender = self._sender(platform)
+        sender = self._sender(platform, target if isinstance(target, dict) else None)
         chat = target if isinstance(target, ChatTarget) else ChatTarget.from_dict(target)
         follow = await send_reply(
             self.services, sender, chat, reply, key=key or reply.task_id or ""
@@ -84,7 +84,12 @@ class BotService:
 
     # --- internals -------------------------------------------------------------------
 
-    def _sender(self, platform: str) -> ChannelSender:
+    def _sender(self, platform: str, target: dict[str, Any] | None = None) -> ChannelSender:
+        if platform == "webhook":  # a group robot URL (scheduled reports without an app)
+            from avatarbot.integrations.wecom.group_robot import robot_for_url
+
+            url = str((target or {}).get("url") or "")
+            return robot_for_url(url, secret=str((target or {}).get("secret") or ""))  # type: ignore[return-value]
         sender = self.senders.get(platform)
         if sender is None:
             raise ExternalServiceError(f"channel {platform} is not configured")

@@ -54,12 +54,12 @@ class FeishuChannel:
         if self.settings.mode == "long_connection":
             from avatarbot.integrations.feishu.long_connection import LongConnection
 
-            self.long_connection = LongConnection(self.settings)
+            self.long_connection = LongConnection(self.settings, self._on_socket_event)
             self.long_connection.start(asyncio.get_running_loop())
 
     async def stop(self) -> None:
         if self.long_connection is not None:
-            self.long_connection.stop()
+            await asyncio.to_thread(self.long_connection.stop)
         await self.client.aclose()
 
     async def refresh_bot_identity(self) -> str:
@@ -149,6 +149,13 @@ class FeishuChannel:
         await self.client.patch_card(handle, progress_card(text, percent))
 
     # --- inbound -----------------------------------------------------------------------
+
+    def _on_socket_event(self, body: dict[str, Any]) -> None:
+        """An event from the long connection (already on the app's loop)."""
+        try:
+            self.handle_event(body)
+        except Exception:  # a malformed event must not kill the connection's callback
+            logger.exception("Feishu long-connection event could not be handled")
 
     def handle_event(self, body: dict[str, Any]) -> dict[str, Any]:
         """A verified, decrypted event body: parse and hand it to the bot; returns the answer."""

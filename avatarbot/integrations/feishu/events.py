@@ -80,7 +80,9 @@ def _resolve_mentions(text: str, mentions: list[dict[str, Any]], bot_keys: set[s
         if not key:
             continue
         text = text.replace(key, "" if key in bot_keys else f"@{mention.get('name', '')}")
-    return " ".join(text.split()) if "\n" not in text else text
+    # Removing "@bot" leaves stray spaces: tidy each line so "/video …" is still a command.
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def _content(msg_type: str, content: dict[str, Any]) -> tuple[str, list[Attachment]]:
