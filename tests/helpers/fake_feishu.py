@@ -11,7 +11,7 @@ import json
 import threading
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from avatarbot.integrations.feishu.crypto import custom_bot_sign
@@ -37,6 +37,11 @@ class FakeFeishu:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server: RunningServer | None = None
+        # Long connection (lark-oapi ws protocol: protobuf frames over a WebSocket).
+        self.ws_connections = 0
+        self.ws_acks: list[dict[str, Any]] = []
+        self._ws: WebSocket | None = None
+        self._ws_loop: Any = None
         self.app = self._build()
 
     # --- control ---------------------------------------------------------------------
@@ -66,6 +71,42 @@ class FakeFeishu:
 
     def sent(self, msg_type: str | None = None) -> list[dict[str, Any]]:
         return [m for m in list(self.messages) if msg_type is None or m["msg_type"] == msg_type]
+
+    # --- long connection ---------------------------------------------------------------
+
+    @property
+    def ws_connected(self) -> bool:
+        return self._ws is not None
+
+    def ws_push_event(self, payload: dict[str, Any]) -> None:
+        """Send one event frame to the connected SDK client (called from the test thread)."""
+        import asyncio
+
+        from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
+        frame = Frame()
+        frame.SeqID, frame.LogID, frame.service, frame.method = 1, 1, 1, 1  # method 1 = data
+        for key, value in {
+            "type": "event",
+            "message_id": self._next("ws-msg-"),
+            "trace_id": "trace",
+            "sum": "1",
+            "seq": "0",
+        }.items():
+            header = frame.headers.add()
+            header.key, header.value = key, value
+        frame.payload = json.dumps(payload, ensure_ascii=False).encode()
+        ws, loop = self._ws, self._ws_loop
+        assert ws is not None and loop is not None, "no long connection is open"
+        asyncio.run_coroutine_threadsafe(ws.send_bytes(frame.SerializeToString()), loop).result(5)
+
+    def ws_drop(self) -> None:
+        """Close the socket from the server side (what a network blip looks like)."""
+        import asyncio
+
+        ws, loop = self._ws, self._ws_loop
+        if ws is not None and loop is not None:
+            asyncio.run_coroutine_threadsafe(ws.close(code=1011), loop).result(5)
 
     # --- app -------------------------------------------------------------------------
 
@@ -209,6 +250,47 @@ class FakeFeishu:
                 {"message_id": message_id, "content": json.loads(body.get("content") or "{}")}
             )
             return {"code": 0, "msg": "ok", "data": {}}
+
+        @app.post("/callback/ws/endpoint")
+        async def ws_endpoint(request: Request) -> Any:
+            body = request.state.recorded.json or {}
+            if body.get("AppID") != fake.app_id or body.get("AppSecret") != fake.app_secret:
+                return {"code": 514, "msg": "auth failed"}
+            host = request.url.netloc
+            return {
+                "code": 0,
+                "data": {
+                    "URL": f"ws://{host}/ws?device_id=dev1&service_id=1",
+                    "ClientConfig": {
+                        "ReconnectCount": -1,
+                        "ReconnectInterval": 1,
+                        "ReconnectNonce": 0,
+                        "PingInterval": 30,
+                    },
+                },
+            }
+
+        @app.websocket("/ws")
+        async def ws(websocket: WebSocket) -> None:
+            import asyncio
+
+            from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
+            await websocket.accept()
+            fake.ws_connections += 1
+            fake._ws, fake._ws_loop = websocket, asyncio.get_running_loop()
+            try:
+                while True:
+                    data = await websocket.receive_bytes()
+                    frame = Frame()
+                    frame.ParseFromString(data)
+                    if frame.method == 1:  # the client's answer to a data frame
+                        fake.ws_acks.append(json.loads(frame.payload or b"{}"))
+            except (WebSocketDisconnect, RuntimeError):
+                pass
+            finally:
+                if fake._ws is websocket:
+                    fake._ws = None
 
         @app.post("/open-apis/bot/v2/hook/{token}")
         async def custom_bot(token: str, request: Request) -> Any:

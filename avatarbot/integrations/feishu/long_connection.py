@@ -179,11 +179,24 @@ class LongConnection:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 logger.warning("Feishu long connection client stopped: %s", self.last_error)
         finally:
+            self._shutdown_loop(loop, self._client)
             self._client = None
             self._client_loop = None
-            # close() refuses a loop that is still running (stopped from outside): GC will do.
-            with contextlib.suppress(RuntimeError):
-                loop.close()
+
+    @staticmethod
+    def _shutdown_loop(loop: asyncio.AbstractEventLoop, client: Any) -> None:
+        """Close the socket and cancel the SDK's tasks so nothing dangles on a dead loop."""
+        with contextlib.suppress(Exception):
+            disconnect = getattr(client, "_disconnect", None)
+            if disconnect is not None:
+                loop.run_until_complete(asyncio.wait_for(disconnect(), 3))
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        with contextlib.suppress(RuntimeError):
+            loop.close()
 
     def _halt_client(self) -> None:
         loop = self._client_loop
