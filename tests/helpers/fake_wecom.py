@@ -24,8 +24,14 @@ AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 
 class FakeWecom:
     def __init__(
-        self, *, corp_id: str = CORP_ID, secret: str = "corp-secret", robot_limit_per_min: int = 20
+        self,
+        *,
+        corp_id: str = CORP_ID,
+        secret: str = "corp-secret",
+        robot_limit_per_min: int = 20,
+        robot_window_s: float = 60.0,
     ) -> None:
+        self.robot_window_s = robot_window_s
         self.corp_id = corp_id
         self.secret = secret
         self.robot_limit_per_min = robot_limit_per_min
@@ -35,6 +41,7 @@ class FakeWecom:
         self.messages: list[dict[str, Any]] = []  # message/send and appchat/send bodies
         self.robot_messages: list[dict[str, Any]] = []
         self.robot_times: list[float] = []
+        self.robot_refusals = 0
         self.media: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -161,8 +168,9 @@ class FakeWecom:
         async def robot_send(request: Request, key: str = "") -> Any:
             now = time.monotonic()
             with fake._lock:
-                recent = [t for t in fake.robot_times if now - t < 60]
+                recent = [t for t in fake.robot_times if now - t < fake.robot_window_s]
                 if len(recent) >= fake.robot_limit_per_min:
+                    fake.robot_refusals += 1
                     return {"errcode": 45009, "errmsg": "api freq out of limit"}
                 fake.robot_times.append(now)
             fake.robot_messages.append({"key": key, **(request.state.recorded.json or {})})

@@ -33,9 +33,13 @@ FILE_LIMIT = 20 * 1024 * 1024
 class SlidingWindowLimiter:
     """At most `limit` acquisitions per `window_s`; acquire() waits for a free slot."""
 
-    def __init__(self, limit: int = ROBOT_MESSAGES_PER_MINUTE, window_s: float = 60.0) -> None:
+    def __init__(
+        self, limit: int = ROBOT_MESSAGES_PER_MINUTE, window_s: float = 60.0, margin_s: float = 1.0
+    ) -> None:
         self.limit = limit
-        self.window_s = window_s
+        # The platform counts arrivals, we count departures: network jitter could squeeze two
+        # windows together, so each slot is held a little longer than the platform's window.
+        self.window_s = window_s + margin_s
         self._times: deque[float] = deque()
         self._lock = asyncio.Lock()
 
