@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from avatarbot.bot import router
 from avatarbot.bot.types import IncomingMessage, Reply, ReplyKind
 from avatarbot.errors import AvatarbotError
-from avatarbot.jobs import service as task_service
-from avatarbot.pipeline.service import create_video_task, validate_text
+from avatarbot.pipeline.service import create_video_task
+from avatarbot.pipeline.voice_task import create_voice_task
 from avatarbot.services import Services
-from avatarbot.storage.models import Agent, Task, TaskStatus, TaskType
+from avatarbot.storage.models import Agent, Task, TaskStatus
 
 HELP_TEXT = (
     "Commands:\n"
@@ -79,29 +79,15 @@ async def _video(
     ]
 
 
-async def create_voice_task(
-    services: Services, *, text: str, voice: str | None = None, user_id: int | None = None
-) -> Task:
-    """A VOICE_SYNTHESIS task (the pipeline's speech handler turns it into an audio file)."""
-    cleaned = validate_text(text, services.settings.pipeline.max_text_chars)
-    async with services.db.session() as session:
-        task = await task_service.create(
-            session=session,
-            task_type=TaskType.VOICE_SYNTHESIS,
-            params={"text": cleaned, "voice": voice, "format": "wav"},
-            user_id=user_id,
-            name=f"voice: {cleaned[:40]}",
-        )
-    await services.executor.submit(task.id)
-    return task
-
-
 async def _voice(
     services: Services, msg: IncomingMessage, arg: str, max_bytes: int | None
 ) -> list[Reply]:
     if not arg:
         return [Reply.of_text("Usage: /voice <text to say>")]
-    task = await create_voice_task(services, text=arg, user_id=msg.owner_id)
+    # WAV keeps one lossless source; each channel converts to what it plays (opus, AMR).
+    task = await create_voice_task(
+        services, text=arg, audio_format="wav", user_id=msg.owner_id, name=f"voice: {arg[:40]}"
+    )
     return [Reply(ReplyKind.AUDIO, text="Got it, recording that for you.", task_id=task.id)]
 
 

@@ -208,3 +208,19 @@ def test_platform_errors_are_retried_then_task_failed(env: Env) -> None:
     # The webhook keeps answering normally while the platform is down.
     ok = message_event(event_id="ev-down-2", chat_id=CHAT, text="/help", token=TOKEN)
     assert env.post(ok)[0].status_code == 200
+
+
+def test_voice_command_sends_an_opus_audio_message(env: Env, tmp_path: Path) -> None:
+    event = message_event(
+        event_id="ev-voice-1", chat_id=CHAT, text="/voice hello world", token=TOKEN
+    )
+    assert env.post(event)[0].status_code == 200
+    audio = wait_until(lambda: env.fake.sent("audio"), timeout=120)
+    assert audio[0]["receive_id"] == CHAT
+    upload = env.fake.uploads[audio[0]["content"]["file_key"]]
+    assert upload["form"]["file_type"] == "opus"
+    received = tmp_path / "voice.opus"
+    received.write_bytes(upload["data"])
+    info = probe(received)
+    assert info.audio_codec == "opus" and info.duration > 0.3
+    assert abs(int(upload["form"]["duration"]) - info.duration * 1000) <= 100

@@ -163,3 +163,17 @@ def test_upload_failures_are_retried_then_task_failed(env: Env) -> None:
     assert "delivery to wecom failed" in rows[0][0]
     assert len(env.fake.calls("/cgi-bin/media/upload")) == RetryPolicy().attempts
     assert env.fake.sent("video") == []
+
+
+def test_voice_command_sends_amr(env: Env, tmp_path: Path) -> None:
+    assert env.post_text("7000000000000000030", "/voice 你好")[0].status_code == 200
+    voice = wait_until(lambda: env.fake.sent("voice"), timeout=120)
+    media = env.fake.media[voice[0]["voice"]["media_id"]]
+    assert (
+        media["type"] == "voice"
+        and media["name"].endswith(".amr")
+        and len(media["data"]) <= 2 * 1024 * 1024
+    )
+    received = tmp_path / "voice.amr"
+    received.write_bytes(media["data"])
+    assert probe(received).audio_codec == "amr_nb"
