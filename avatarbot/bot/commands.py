@@ -70,7 +70,15 @@ async def _video(
         user_id=msg.owner_id,
         max_bytes=max_bytes,
         name=f"{msg.channel.value} video: {arg[:40]}",
-        extra={"source": {"channel": msg.channel.value, "chat_id": msg.chat_id}},
+        # Where the video goes: lets a restarted process finish the delivery (BotService.start).
+        extra={
+            "source": {
+                "channel": msg.channel.value,
+                "chat_id": msg.chat_id,
+                "chat_type": msg.chat_type,
+                "user_id": msg.user_id,
+            }
+        },
     )
     return [
         Reply(

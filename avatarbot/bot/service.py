@@ -10,21 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.bot import commands, router
 from avatarbot.bot.channel import ChannelSender, ChatTarget
-from avatarbot.bot.delivery import send_reply
-from avatarbot.bot.types import IncomingMessage, Reply
+from avatarbot.bot.delivery import follow_task, send_reply
+from avatarbot.bot.types import IncomingMessage, Reply, ReplyKind
 from avatarbot.errors import AvatarbotError, ExternalServiceError
 from avatarbot.services import Services
-from avatarbot.storage.models import ProcessedEvent
+from avatarbot.storage.base import utcnow
+from avatarbot.storage.models import ProcessedEvent, Task, TaskStatus, TaskType
 
 logger = logging.getLogger(__name__)
+
+INBOX_KEEP_S = 7 * 24 * 3600  # far beyond the platforms' retry windows (Feishu ~7 h, WeCom ~15 s)
+INBOX_PRUNE_EVERY_S = 6 * 3600
 
 
 class BotService:
@@ -40,6 +45,62 @@ class BotService:
 
     def register_sender(self, name: str, sender: ChannelSender) -> None:
         self.senders[name] = sender
+
+    async def start(self) -> None:
+        """Finish deliveries a previous process left behind; keep the inbox table small."""
+        await self.resume_deliveries()
+        self._track(asyncio.create_task(self._prune_forever(), name="bot-inbox-prune"))
+
+    async def resume_deliveries(self) -> int:
+        """Follow unfinished chat video tasks again (the executor re-queued them at start)."""
+        async with self.services.db.session() as session:
+            stmt = select(Task).where(
+                Task.task_type == TaskType.VIDEO_GENERATION,
+                Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING]),
+            )
+            tasks = list((await session.scalars(stmt)).all())
+        resumed = 0
+        for task in tasks:
+            source = (task.params or {}).get("source")
+            if not isinstance(source, dict) or source.get("channel") not in self.senders:
+                continue
+            target = ChatTarget(
+                chat_id=str(source.get("chat_id") or ""),
+                chat_type=str(source.get("chat_type") or "p2p"),
+                user_id=str(source.get("user_id") or ""),
+            )
+            sender = self.senders[str(source["channel"])]
+            reply = Reply(ReplyKind.VIDEO, task_id=task.id)
+            self._track(
+                asyncio.create_task(
+                    follow_task(self.services, sender, target, reply, key=task.id),
+                    name=f"deliver-{task.id}",
+                )
+            )
+            resumed += 1
+        if resumed:
+            logger.info("resumed delivery of %d chat video(s) after a restart", resumed)
+        return resumed
+
+    async def prune_inbox(self, older_than_s: float = INBOX_KEEP_S) -> int:
+        """Forget processed events older than any platform retry (Feishu retries for ~7 h)."""
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        async with self.services.db.session() as session:
+            result = await session.execute(
+                delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff)
+            )
+            await session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                removed = await self.prune_inbox()
+                if removed:
+                    logger.info("pruned %d old processed events", removed)
+            except Exception:  # a failed clean-up is retried next round
+                logger.exception("pruning processed events failed")
+            await asyncio.sleep(INBOX_PRUNE_EVERY_S)
 
     # --- entry points ----------------------------------------------------------------
 

@@ -43,6 +43,7 @@ async def start_channels(services: Services) -> None:
         services.channels["wecom"] = wecom
         bot.register_sender("wecom", wecom)
         await wecom.start()
+    await bot.start()
     logger.info("chat channels: %s", ", ".join(services.channels) or "none configured")
 
 

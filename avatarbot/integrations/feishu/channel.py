@@ -46,18 +46,26 @@ class FeishuChannel:
         self.last_event_at: float | None = None
         self.long_connection: Any = None  # LongConnection when FEISHU__MODE=long_connection
         self.bot: Any = None  # bot.service.BotService, set when the app wires channels
+        self._identity_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.refresh_bot_identity()
+        # In the background: an unreachable Feishu must not hold up the app's start-up.
+        self._identity_task = asyncio.create_task(self._identify(), name="feishu-bot-identity")
         if self.settings.mode == "long_connection":
             from avatarbot.integrations.feishu.long_connection import LongConnection
 
             self.long_connection = LongConnection(self.settings, self._on_socket_event)
             self.long_connection.start(asyncio.get_running_loop())
 
+    async def _identify(self, retry_every_s: float = 60.0) -> None:
+        while not await self.refresh_bot_identity():  # noqa: ASYNC110 - a timed retry
+            await asyncio.sleep(retry_every_s)
+
     async def stop(self) -> None:
+        if self._identity_task is not None:
+            self._identity_task.cancel()
         if self.long_connection is not None:
             await asyncio.to_thread(self.long_connection.stop)
         await self.client.aclose()
@@ -86,6 +94,12 @@ class FeishuChannel:
             if info["long_connection"]["state"] != "connected":
                 info["status"] = "error"
                 info["reason"] = f"long connection {info['long_connection']['state']}"
+        elif not (
+            self.settings.verification_token.get_secret_value()
+            or self.settings.encrypt_key.get_secret_value()
+        ):
+            info["status"] = "error"
+            info["reason"] = "webhook mode needs the verification token (and encrypt key)"
         elif self.last_error and not self.bot_open_id:
             info["status"] = "error"
             info["reason"] = self.last_error

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["webhooks"])
 
+MAX_BODY_BYTES = 1024 * 1024  # events are a few kB; refuse anything absurd before parsing
+
 
 def _decode(raw: bytes, encrypt_key: str) -> dict[str, Any]:
     try:
@@ -52,6 +54,13 @@ def process_body(channel: Any, raw: bytes, headers: dict[str, str]) -> dict[str,
     settings = channel.settings
     encrypt_key = settings.encrypt_key.get_secret_value()
     token = settings.verification_token.get_secret_value()
+    if not (encrypt_key or token):
+        # Without either secret anyone who finds the URL could make the bot talk.
+        raise PermissionDenied(
+            "set AVATARBOT_FEISHU__VERIFICATION_TOKEN (and ideally __ENCRYPT_KEY) to accept events"
+        )
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidInput("event body too large")
     body = _decode(raw, encrypt_key)
     if body.get("type") == "url_verification":
         # Feishu sends no signature with the URL check; the token proves it is our app.

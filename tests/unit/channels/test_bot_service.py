@@ -238,3 +238,47 @@ async def test_failed_task_reaches_the_user(
     await services.bot.handle_incoming(msg("/video hi", "f1"))
     await _wait_for(lambda: any("could not make the video" in t for t in sender.texts()))
     assert "the portrait has no face" in sender.texts()[-1]
+
+
+async def test_restart_resumes_delivery_of_unfinished_videos(
+    services: Services, sender: RecordingSender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from avatarbot.jobs import service as task_service
+
+    monkeypatch.setitem(handlers._HANDLERS, TaskType.VIDEO_GENERATION, fake_video_handler)
+    monkeypatch.setattr(handlers, "_load_builtin_handlers", lambda: None)
+    source = {"channel": "feishu", "chat_id": "oc_resume", "chat_type": "p2p", "user_id": "ou_1"}
+    async with services.db.session() as session:  # what the previous process left behind
+        task = await task_service.create(
+            session=session,
+            task_type=TaskType.VIDEO_GENERATION,
+            params={"text": "hi", "source": source},
+        )
+        await task_service.create(
+            session=session, task_type=TaskType.VIDEO_GENERATION, params={"text": "api"}
+        )
+    assert await services.bot.resume_deliveries() == 1
+    await services.executor.submit(task.id)
+    await _wait_for(lambda: any(k == "video" and c == "oc_resume" for k, c, _ in sender.sent))
+
+
+async def test_old_inbox_entries_are_pruned(services: Services) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from avatarbot.storage.base import utcnow
+    from avatarbot.storage.models import ProcessedEvent
+
+    async with services.db.session() as session:
+        session.add(
+            ProcessedEvent(
+                platform="feishu", event_id="old", received_at=utcnow() - timedelta(days=8)
+            )
+        )
+        session.add(ProcessedEvent(platform="feishu", event_id="new"))
+        await session.commit()
+    assert await services.bot.prune_inbox() == 1
+    async with services.db.session() as session:
+        left = list((await session.scalars(select(ProcessedEvent.event_id))).all())
+    assert left == ["new"]
