@@ -1,0 +1,74 @@
+"""Pushing to a chat without an incoming message (what scheduled reports use)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from avatarbot.bot.channel import ChatTarget
+from avatarbot.bot.types import Reply, ReplyKind
+from avatarbot.config import WecomSettings
+from avatarbot.errors import ExternalServiceError
+from avatarbot.integrations.http import RetryPolicy
+from avatarbot.integrations.wecom.channel import WecomChannel
+from avatarbot.services import Services
+from tests.helpers.fake_wecom import CORP_ID, FakeWecom
+from tests.helpers.media import make_test_video
+
+FAST = RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02)
+
+
+@pytest.fixture
+def fake() -> Any:
+    server = FakeWecom().start()
+    yield server
+    server.stop()
+
+
+def _channel(fake: FakeWecom) -> WecomChannel:
+    settings = WecomSettings(
+        corp_id=CORP_ID, agent_id="1000002", secret=fake.secret, base_url=fake.base_url
+    )
+    return WecomChannel(settings, retry=FAST)
+
+
+async def test_wecom_users_get_message_send_and_groups_get_appchat(
+    fake: FakeWecom, tmp_path: Path
+) -> None:
+    channel = _channel(fake)
+    await channel.send_text(ChatTarget(chat_id="zhang", user_id="zhang"), "hi")
+    await channel.send_markdown(ChatTarget(chat_id="wrkchat1", chat_type="group"), "**report**")
+    video = make_test_video(tmp_path / "v.mp4", 0.6)
+    await channel.send_video(
+        ChatTarget(chat_id="wrkchat1", chat_type="group"), video, cover=None, duration_s=0.6
+    )
+    apis = [(m["api"], m["msgtype"]) for m in fake.messages]
+    assert apis == [
+        ("message/send", "text"),
+        ("appchat/send", "markdown"),
+        ("appchat/send", "video"),
+    ]
+    assert fake.messages[1]["chatid"] == "wrkchat1"
+    assert await channel.send_message("zhang", "seed api") is True
+    await channel.stop()
+
+
+async def test_bot_send_to_target_uses_channels_and_robots(app: Any, fake: FakeWecom) -> None:
+    services: Services = app.state.services
+    channel = _channel(fake)
+    services.bot.register_sender("wecom", channel)
+    await services.bot.send_to_target("wecom", {"user_id": "lisi"}, Reply.of_text("daily numbers"))
+    assert (
+        fake.messages[-1]["touser"] == "lisi"
+        and fake.messages[-1]["text"]["content"] == "daily numbers"
+    )
+    robot_url = f"{fake.base_url}/cgi-bin/webhook/send?key=k1"
+    await services.bot.send_to_target(
+        "webhook", {"url": robot_url}, Reply(ReplyKind.MARKDOWN, text="# done")
+    )
+    assert fake.robot_messages[-1]["markdown"]["content"] == "# done"
+    with pytest.raises(ExternalServiceError):
+        await services.bot.send_to_target("feishu", {"chat_id": "oc_1"}, Reply.of_text("x"))
+    await channel.stop()
