@@ -159,6 +159,9 @@ async def follow_task(
     except ExternalServiceError as exc:
         logger.error("delivering task %s to %s failed: %s", task_id, sender.name, exc.message)
         await _mark_failed(services, task_id, f"delivery to {sender.name} failed: {exc.message}")
+        # Often only the upload failed (size, type, one endpoint down): a text may still get
+        # through, and the user should hear about it rather than wait forever.
+        await _tell_failure(sender, target, f"Sorry, I could not send the {what}.", key)
     except (AvatarbotError, TimeoutError, OSError) as exc:
         message = exc.message if isinstance(exc, AvatarbotError) else str(exc)
         logger.error("task %s could not be delivered: %s", task_id, message)
