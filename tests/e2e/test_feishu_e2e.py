@@ -207,7 +207,9 @@ def test_platform_errors_are_retried_then_task_failed(env: Env) -> None:
     assert "delivery to feishu failed" in rows[0][1]
     assert len(env.fake.calls("/open-apis/im/v1/files")) == RetryPolicy().attempts
     assert env.fake.sent("media") == []
-    sorry = wait_until(lambda: [m for m in env.fake.sent("text") if "could not send" in m["content"]["text"]])
+    sorry = wait_until(
+        lambda: [m for m in env.fake.sent("text") if "could not send" in m["content"]["text"]]
+    )
     assert sorry[0]["receive_id"] == CHAT
     # The webhook keeps answering normally while the platform is down.
     ok = message_event(event_id="ev-down-2", chat_id=CHAT, text="/help", token=TOKEN)
