@@ -23,7 +23,7 @@ from tests.helpers.fake_wecom import (
     callback_request,
     text_message,
 )
-from tests.helpers.media import install_video_handler, probe
+from tests.helpers.chat_media import install_video_handler, probe
 from tests.helpers.servers import RunningServer, start_uvicorn, wait_until
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from avatarbot.errors import InvalidInput
 from avatarbot.jobs import handlers
 from avatarbot.services import Services
 from avatarbot.storage.models import Agent, TaskType
-from tests.helpers.media import fake_video_handler, probe
+from tests.helpers.chat_media import fake_video_handler, probe
 
 
 class RecordingSender:
