@@ -17,8 +17,8 @@ from avatarbot.app import create_app
 from avatarbot.config import Settings
 from avatarbot.integrations.feishu.crypto import encrypt
 from avatarbot.integrations.http import RetryPolicy
-from tests.helpers.fake_feishu import FakeFeishu, message_event, signed_body
 from tests.helpers.chat_media import install_video_handler, probe
+from tests.helpers.fake_feishu import FakeFeishu, message_event, signed_body
 from tests.helpers.servers import RunningServer, start_uvicorn, wait_until
 
 pytestmark = pytest.mark.slow

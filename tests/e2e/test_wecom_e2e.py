@@ -15,6 +15,7 @@ import pytest
 from avatarbot.app import create_app
 from avatarbot.config import Settings
 from avatarbot.integrations.http import RetryPolicy
+from tests.helpers.chat_media import install_video_handler, probe
 from tests.helpers.fake_wecom import (
     AES_KEY,
     CORP_ID,
@@ -23,7 +24,6 @@ from tests.helpers.fake_wecom import (
     callback_request,
     text_message,
 )
-from tests.helpers.chat_media import install_video_handler, probe
 from tests.helpers.servers import RunningServer, start_uvicorn, wait_until
 
 pytestmark = pytest.mark.slow

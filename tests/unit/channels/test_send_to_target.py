@@ -14,8 +14,8 @@ from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.http import RetryPolicy
 from avatarbot.integrations.wecom.channel import WecomChannel
 from avatarbot.services import Services
-from tests.helpers.fake_wecom import CORP_ID, FakeWecom
 from tests.helpers.chat_media import make_test_video
+from tests.helpers.fake_wecom import CORP_ID, FakeWecom
 
 FAST = RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02)
 
