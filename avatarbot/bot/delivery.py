@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.media import extract_cover, media_duration
@@ -62,8 +63,16 @@ async def send_reply(
 
 
 async def send_media(
-    sender: ChannelSender, target: ChatTarget, kind: ReplyKind, path: Path, *, key: str
+    sender: ChannelSender,
+    target: ChatTarget,
+    kind: ReplyKind,
+    path: Path,
+    *,
+    key: str,
+    info: dict[str, Any] | None = None,
 ) -> None:
+    """Send a finished file; `info` (a task result) may already hold cover_path / duration_s."""
+    info = info or {}
     if kind == ReplyKind.VIDEO:
         limit = sender.max_video_bytes
         size = (await asyncio.to_thread(path.stat)).st_size
@@ -74,16 +83,30 @@ async def send_media(
                 key=f"{key}:too-big",
             )
             return
-        cover = await asyncio.to_thread(extract_cover, path)
-        duration = await asyncio.to_thread(media_duration, path)
+        cover = await _cover(path, info)
+        duration = await _duration(path, info)
         await sender.send_video(target, path, cover=cover, duration_s=duration, key=key)
     elif kind == ReplyKind.AUDIO:
-        duration = await asyncio.to_thread(media_duration, path)
+        duration = await _duration(path, info)
         await sender.send_audio(target, path, duration_s=duration, key=key)
     elif kind == ReplyKind.IMAGE:
         await sender.send_image(target, path, key=key)
     else:
         await sender.send_text(target, f"(file {path.name})", key=key)
+
+
+async def _cover(path: Path, info: dict[str, Any]) -> Path:
+    given = info.get("cover_path")
+    if given and await asyncio.to_thread(Path(given).is_file):
+        return Path(given)
+    return await asyncio.to_thread(extract_cover, path)
+
+
+async def _duration(path: Path, info: dict[str, Any]) -> float:
+    given = info.get("duration_s") or info.get("duration")
+    if isinstance(given, int | float) and given > 0:
+        return float(given)
+    return await asyncio.to_thread(media_duration, path)
 
 
 async def _load(services: Services, task_id: str) -> Task:
@@ -154,7 +177,14 @@ async def follow_task(
                 target, f"Sorry, I could not make the {what}: {reason}", key=f"{key}:failed"
             )
             return
-        await send_media(sender, target, reply.kind, Path(task.result_path), key=f"{key}:{what}")
+        await send_media(
+            sender,
+            target,
+            reply.kind,
+            Path(task.result_path),
+            key=f"{key}:{what}",
+            info=task.result or {},
+        )
         await _finish_progress(sender, handle, "Done ✅")
     except ExternalServiceError as exc:
         logger.error("delivering task %s to %s failed: %s", task_id, sender.name, exc.message)
