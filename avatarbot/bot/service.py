@@ -216,9 +216,11 @@ class BotService:
         if agents is None:
             return await commands.default_answer(self.services, msg)
         route = await router.resolve(self.services, platform=msg.channel.value, chat_id=msg.chat_id)
-        # Hints for the agents layer (it owns the agent choice once it lands).
-        msg.raw.setdefault("agent_name", route.agent_name)
-        msg.raw.setdefault("digital_human_id", route.digital_human_id)
+        # Hints the agents layer reads: the chat's binding (unbound: its own default agent),
+        # the chat's digital human, and the largest video this platform accepts.
+        if route.bound:
+            msg.raw.setdefault("agent_name", route.agent_name)
+            msg.raw.setdefault("digital_human_id", route.digital_human_id)
         msg.raw.setdefault("max_video_bytes", sender.max_video_bytes)
         return list(await agents.handle(msg))
 

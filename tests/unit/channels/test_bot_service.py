@@ -197,10 +197,17 @@ async def test_agents_replace_the_default_answer(
     services.agents = FakeAgents()
     try:
         await services.bot.handle_incoming(msg("what is new?", "ag-1"))
+        async with services.db.session() as session:
+            session.add(Agent(name="analyst", prompt="numbers"))
+            await session.commit()
+        await services.bot.handle_incoming(msg("/agent analyst", "ag-2"))
+        await services.bot.handle_incoming(msg("and now?", "ag-3"))
     finally:
         services.agents = None
-    assert sender.texts()[-1] == "from the agent"
-    assert seen[0].raw["agent_name"] == "default"
+    assert sender.texts()[0] == "from the agent"
+    assert "agent_name" not in seen[0].raw  # unbound: the agents layer picks its default
+    assert seen[0].raw["max_video_bytes"] == sender.max_video_bytes
+    assert seen[1].raw["agent_name"] == "analyst"
 
 
 async def _wait_for(predicate: Any, timeout: float = 60) -> None:
