@@ -38,7 +38,7 @@ class ChatTarget:
         chat_id = str(data.get("chat_id") or "")
         user_id = str(data.get("user_id") or "")
         chat_type = str(data.get("chat_type") or ("group" if chat_id else "p2p"))
-        return cls(chat_id=chat_id or user_id, chat_type=chat_type, user_id=user_id)
+        return cls(chat_id=chat_id, chat_type=chat_type, user_id=user_id)
 
 
 @runtime_checkable

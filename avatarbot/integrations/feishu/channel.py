@@ -113,7 +113,11 @@ class FeishuChannel:
         if target.chat_id:
             return await self.client.send_message(target.chat_id, msg_type, content, uuid=key)
         return await self.client.send_message(
-            target.user_id, msg_type, content, receive_id_type="open_id", uuid=key
+            target.user_id,
+            msg_type,
+            content,
+            receive_id_type=_user_id_type(target.user_id),
+            uuid=key,
         )
 
     async def send_text(self, target: ChatTarget, text: str, *, key: str = "") -> None:
@@ -196,3 +200,12 @@ class FeishuChannel:
 
 
 FeishuBot = FeishuChannel  # the name the module registry promises
+
+
+def _user_id_type(user_id: str) -> str:
+    """Feishu ids carry their kind in the prefix: ou_ open_id, on_ union_id, else user_id."""
+    if user_id.startswith("ou_"):
+        return "open_id"
+    if user_id.startswith("on_"):
+        return "union_id"
+    return "user_id"

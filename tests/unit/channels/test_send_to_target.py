@@ -72,3 +72,33 @@ async def test_bot_send_to_target_uses_channels_and_robots(app: Any, fake: FakeW
     with pytest.raises(ExternalServiceError):
         await services.bot.send_to_target("feishu", {"chat_id": "oc_1"}, Reply.of_text("x"))
     await channel.stop()
+
+
+async def test_feishu_targets_by_chat_or_by_user(app: Any) -> None:
+    from avatarbot.config import FeishuSettings
+    from avatarbot.integrations.feishu.channel import FeishuChannel
+    from tests.helpers.fake_feishu import FakeFeishu
+
+    fake = FakeFeishu().start()
+    try:
+        settings = FeishuSettings(
+            app_id=fake.app_id, app_secret=fake.app_secret, base_url=fake.base_url
+        )
+        channel = FeishuChannel(settings, retry=FAST)
+        services: Services = app.state.services
+        services.bot.register_sender("feishu", channel)
+        await services.bot.send_to_target(
+            "feishu", {"chat_id": "oc_team"}, Reply.of_text("to the group")
+        )
+        await services.bot.send_to_target(
+            "feishu", {"user_id": "ou_boss"}, Reply.of_text("to a person")
+        )
+        await services.bot.send_to_target(
+            "feishu", ChatTarget.from_dict({"user_id": "u123"}), Reply.of_text("by user id")
+        )
+        sent = [(m["receive_id"], m["receive_id_type"]) for m in fake.sent("text")]
+        assert sent == [("oc_team", "chat_id"), ("ou_boss", "open_id"), ("u123", "user_id")]
+        assert await channel.send_message("oc_team", "seed api") is True
+        await channel.stop()
+    finally:
+        fake.stop()
