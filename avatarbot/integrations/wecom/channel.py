@@ -18,6 +18,7 @@ from avatarbot.integrations.wecom.client import MEDIA_LIMITS, WecomClient
 logger = logging.getLogger(__name__)
 
 TEXT_LIMIT_BYTES = 2048
+MARKDOWN_LIMIT_BYTES = 4096
 
 
 class WecomChannel:
@@ -79,10 +80,13 @@ class WecomChannel:
             )
 
     async def send_text(self, target: ChatTarget, text: str, *, key: str = "") -> None:
-        await self._send(target, "text", {"content": _clip(text, TEXT_LIMIT_BYTES)})
+        # WeCom refuses texts over 2048 bytes: long answers go out as several messages.
+        for part in split_utf8(text, TEXT_LIMIT_BYTES):
+            await self._send(target, "text", {"content": part})
 
     async def send_markdown(self, target: ChatTarget, text: str, *, key: str = "") -> None:
-        await self._send(target, "markdown", {"content": _clip(text, 4096)})
+        for part in split_utf8(text, MARKDOWN_LIMIT_BYTES):
+            await self._send(target, "markdown", {"content": part})
 
     async def send_video(
         self,
@@ -146,8 +150,22 @@ class WecomChannel:
 WeChatBot = WecomChannel  # the name the module registry promises
 
 
-def _clip(text: str, limit_bytes: int) -> str:
-    data = text.encode("utf-8")
-    if len(data) <= limit_bytes:
-        return text
-    return data[: limit_bytes - 3].decode("utf-8", errors="ignore") + "…"
+def split_utf8(text: str, limit_bytes: int) -> list[str]:
+    """Pieces of at most `limit_bytes` UTF-8 bytes, cut at line ends where possible."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line.encode("utf-8")) > limit_bytes:  # one very long line: cut by bytes
+            head = line.encode("utf-8")[:limit_bytes].decode("utf-8", errors="ignore")
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(head)
+            line = line[len(head) :]
+        if len((current + line).encode("utf-8")) > limit_bytes:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current or not pieces:
+        pieces.append(current)
+    return [p.rstrip("\n") or p for p in pieces]

@@ -102,3 +102,16 @@ async def test_feishu_targets_by_chat_or_by_user(app: Any) -> None:
         await channel.stop()
     finally:
         fake.stop()
+
+
+def test_long_wecom_texts_are_split_on_byte_limits() -> None:
+    from avatarbot.integrations.wecom.channel import split_utf8
+
+    text = "\n".join(f"第{i}行：" + "数据" * 40 for i in range(60))
+    parts = split_utf8(text, 2048)
+    assert len(parts) > 1 and all(len(p.encode()) <= 2048 for p in parts)
+    assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+    one_line = "长" * 2000  # 6000 bytes without a line break
+    cut = split_utf8(one_line, 2048)
+    assert all(len(p.encode()) <= 2048 for p in cut) and "".join(cut) == one_line
+    assert split_utf8("short", 2048) == ["short"]
