@@ -196,12 +196,10 @@ def callback_request(
     xml: str, *, nonce: str = "nonce1", timestamp: str = "1700000000"
 ) -> tuple[dict[str, str], bytes]:
     """The query and body WeCom posts for one message (encrypted and signed)."""
-    import xmltodict
-
-    from avatarbot.integrations.wecom.crypto import WecomCrypto
+    from avatarbot.integrations.wecom.crypto import WecomCrypto, parse_xml
 
     crypto = WecomCrypto(token=TOKEN, encoding_aes_key=AES_KEY, corp_id=CORP_ID)
-    envelope = xmltodict.parse(crypto.encrypt(xml, nonce=nonce, timestamp=timestamp))["xml"]
+    envelope = parse_xml(crypto.encrypt(xml, nonce=nonce, timestamp=timestamp))
     body = (
         f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><AgentID><![CDATA[1000002]]></AgentID>"
         f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>"

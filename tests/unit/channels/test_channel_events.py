@@ -136,3 +136,20 @@ def test_wecom_text_image_voice_event() -> None:
     assert enter is not None and enter.text == "/help" and enter.event_id == "zhang:17:enter_agent"
     assert parse_message(_xml("<MsgType>event</MsgType><Event>LOCATION</Event>")) is None
     assert parse_message(_xml("<MsgType>location</MsgType><MsgId>45</MsgId>")) is None
+
+
+def test_wecom_xml_parser_is_strict() -> None:
+    import pytest
+
+    from avatarbot.errors import InvalidInput
+
+    nested = parse_xml("<xml><Event>pic</Event><SendPicsInfo><Count>1</Count></SendPicsInfo></xml>")
+    assert nested == {"Event": "pic", "SendPicsInfo": {"Count": "1"}}
+    with pytest.raises(InvalidInput):
+        parse_xml("<root><a>1</a></root>")
+    with pytest.raises(InvalidInput):
+        parse_xml("<xml><a>1</a>")
+    lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = f'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY l0 "lol">{lol}]><xml><a>&l9;</a></xml>'
+    with pytest.raises(InvalidInput):
+        parse_xml(bomb)
