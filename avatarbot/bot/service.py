@@ -188,7 +188,7 @@ class BotService:
             return []
         self.handled += 1
         try:
-            replies = await self._respond(msg, sender)
+            replies = await self.respond(msg, sender)
         except AvatarbotError as exc:
             replies = [Reply.of_text(f"Sorry, that did not work: {exc.message}")]
         except Exception:
@@ -208,8 +208,16 @@ class BotService:
         await self._mark(msg, "done")
         return replies
 
-    async def _respond(self, msg: IncomingMessage, sender: ChannelSender) -> list[Reply]:
-        replies = await commands.run(self.services, msg, max_video_bytes=sender.max_video_bytes)
+    async def respond(
+        self, msg: IncomingMessage, sender: ChannelSender | None = None
+    ) -> list[Reply]:
+        """The replies to one message (command or agent), without dedup or sending.
+
+        For callers that render replies themselves (the web console); `sender` tells the
+        platform's video size limit when known.
+        """
+        max_bytes = sender.max_video_bytes if sender is not None else None
+        replies = await commands.run(self.services, msg, max_video_bytes=max_bytes)
         if replies is not None:
             return replies
         agents = self.services.agents
@@ -221,7 +229,8 @@ class BotService:
         if route.bound:
             msg.raw.setdefault("agent_name", route.agent_name)
             msg.raw.setdefault("digital_human_id", route.digital_human_id)
-        msg.raw.setdefault("max_video_bytes", sender.max_video_bytes)
+        if max_bytes is not None:
+            msg.raw.setdefault("max_video_bytes", max_bytes)
         return list(await agents.handle(msg))
 
     async def _first_time(self, msg: IncomingMessage) -> bool:

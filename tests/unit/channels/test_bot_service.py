@@ -11,7 +11,7 @@ import pytest
 from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.service import BotService
-from avatarbot.bot.types import Channel, IncomingMessage, Reply
+from avatarbot.bot.types import Channel, IncomingMessage, Reply, ReplyKind
 from avatarbot.config import Settings
 from avatarbot.errors import InvalidInput
 from avatarbot.jobs import handlers
@@ -289,3 +289,14 @@ async def test_old_inbox_entries_are_pruned(services: Services) -> None:
     async with services.db.session() as session:
         left = list((await session.scalars(select(ProcessedEvent.event_id))).all())
     assert left == ["new"]
+
+
+async def test_respond_gives_replies_without_sending(
+    services: Services, sender: RecordingSender
+) -> None:
+    web = IncomingMessage(
+        channel=Channel.WEB, chat_id="session-1", user_id="7", text="/help", owner_id=7
+    )
+    replies = await services.bot.respond(web)
+    assert replies[0].kind == ReplyKind.TEXT and "/video" in replies[0].text
+    assert sender.sent == []
