@@ -38,6 +38,7 @@ class WecomChannel:
         self.bot: Any = None
         self.last_event_at: float | None = None
         self._crypto: Any = None
+        self.config_error = ""
 
     @property
     def crypto(self) -> Any:
@@ -52,7 +53,14 @@ class WecomChannel:
         return self._crypto
 
     async def start(self) -> None:
-        return None
+        # Import wechatpy and derive the AES key now, in a thread, so the first callback is
+        # answered as fast as the others.
+        if self.settings.encoding_aes_key.get_secret_value():
+            try:
+                await asyncio.to_thread(lambda: self.crypto)
+            except Exception as exc:  # a malformed EncodingAESKey: reported by status()
+                self.config_error = f"EncodingAESKey unusable ({type(exc).__name__})"
+                logger.error("WeCom callback crypto: %s", self.config_error)
 
     async def stop(self) -> None:
         await self.client.aclose()
@@ -65,6 +73,9 @@ class WecomChannel:
         ):
             info["status"] = "error"
             info["reason"] = "callback token / EncodingAESKey not set: cannot receive messages"
+        if self.config_error:
+            info["status"] = "error"
+            info["reason"] = self.config_error
         if self.last_event_at is not None:
             info["last_event_age_s"] = round(time.time() - self.last_event_at, 1)
         return info

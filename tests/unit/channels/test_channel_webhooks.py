@@ -66,3 +66,29 @@ async def test_disabled_channels_answer_404(tmp_path: Path) -> None:
             assert (
                 health["feishu"]["status"] == "disabled" and health["wecom"]["status"] == "disabled"
             )
+
+
+async def test_malformed_wecom_key_shows_in_health(tmp_path: Path) -> None:
+    from avatarbot.app import create_app
+
+    settings = _settings(
+        tmp_path,
+        wecom={
+            "corp_id": "ww1",
+            "secret": "s",
+            "token": "t",
+            "encoding_aes_key": "too-short",
+            "base_url": "http://127.0.0.1:9",
+        },
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            wecom = (await c.get("/health")).json()["components"]["channels"]["wecom"]
+            assert wecom["status"] == "error" and "EncodingAESKey unusable" in wecom["reason"]
+            answer = await c.get(
+                "/webhooks/wecom",
+                params={"msg_signature": "x", "timestamp": "1", "nonce": "n", "echostr": "e"},
+            )
+            assert answer.status_code in (400, 403)
