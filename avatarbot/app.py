@@ -55,9 +55,22 @@ async def build_services(config: ConfigManager, *, run_migrations: bool = True) 
 
 async def start_services(services: Services) -> None:
     await services.executor.start()
+    await _start_agents(services)
+
+
+async def _start_agents(services: Services) -> None:
+    from avatarbot.agents.manager import AgentManager
+    from avatarbot.api.websocket import ConnectionRegistry
+
+    if services.ws_connections is None:
+        services.ws_connections = ConnectionRegistry()
+    services.agents = AgentManager(services)
+    await services.agents.start()
 
 
 async def stop_services(services: Services) -> None:
+    if services.agents is not None:
+        await services.agents.stop()
     await services.executor.stop()
     await services.bus.stop()
     services.redis.close()
