@@ -32,7 +32,9 @@ class FakeLLM:
         self.headers.append(dict(request.headers))
         turn = self.script(body, len(self.requests))
         if turn.get("status"):
-            return web.json_response({"error": {"message": "scripted failure"}}, status=turn["status"])
+            return web.json_response(
+                {"error": {"message": "scripted failure"}}, status=turn["status"]
+            )
         calls = [
             {
                 "id": f"call_{len(self.requests)}_{n}",
@@ -84,7 +86,10 @@ class FakeLLM:
                             "index": index,
                             "id": call["id"],
                             "type": "function",
-                            "function": {"name": call["function"]["name"], "arguments": args[:half]},
+                            "function": {
+                                "name": call["function"]["name"],
+                                "arguments": args[:half],
+                            },
                         }
                     ]
                 }
