@@ -60,10 +60,9 @@ async def start_services(services: Services) -> None:
 
 async def _start_agents(services: Services) -> None:
     from avatarbot.agents.manager import AgentManager
-    from avatarbot.api.websocket import ConnectionRegistry
+    from avatarbot.api.websocket import connection_registry
 
-    if services.ws_connections is None:
-        services.ws_connections = ConnectionRegistry()
+    connection_registry(services)
     services.agents = AgentManager(services)
     await services.agents.start()
 

@@ -1,8 +1,9 @@
-"""WebSocket plumbing shared by /ws/agent and /ws/progress: auth, bounded frames, live registry.
+"""ConnectionRegistry: the open WebSockets of this process (progress and agent chat), for stats
+and cleanup. One registry per process, kept on services.ws_connections.
 
-Authentication: `?token=<access token>` or, when absent, a first frame
-{"type": "auth", "token": "..."} within AUTH_TIMEOUT_S. The socket is accepted first so that a
-failure reaches the client as close code 1008 (policy violation) instead of a bare HTTP 403.
+Also the pieces both WebSocket routes need: authentication (`?token=` or a first
+{"type": "auth", "token"} frame; failure -> close 1008 after accepting, so the client sees the
+code rather than a bare HTTP 403) and bounded JSON frames (MAX_MESSAGE_BYTES).
 """
 
 from __future__ import annotations
@@ -17,35 +18,36 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 
 from avatarbot.api.deps import websocket_user
+from avatarbot.services import Services
 from avatarbot.storage.models import User
 
 MAX_MESSAGE_BYTES = 64 * 1024
 AUTH_TIMEOUT_S = 10.0
 CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
 
 
 @dataclass
 class Connection:
-    id: str
-    kind: str  # "agent" | "progress"
+    id: int
+    kind: str  # progress | agent
     user_id: int
-    username: str
-    client: str
-    connected_at: float = field(default_factory=time.time)
+    websocket: WebSocket
+    opened_at: float = field(default_factory=time.time)
+    username: str = ""
     messages_in: int = 0
     messages_out: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_public(self) -> dict[str, Any]:
+        client = self.websocket.client
         return {
             "id": self.id,
             "kind": self.kind,
             "user_id": self.user_id,
             "username": self.username,
-            "client": self.client,
-            "connected_at": self.connected_at,
-            "connected_s": round(time.time() - self.connected_at, 1),
+            "client": f"{client.host}:{client.port}" if client else "",
+            "opened_at": self.opened_at,
+            "open_s": round(time.time() - self.opened_at, 1),
             "messages_in": self.messages_in,
             "messages_out": self.messages_out,
             **self.meta,
@@ -53,39 +55,55 @@ class Connection:
 
 
 class ConnectionRegistry:
-    """Live WebSocket connections of this process (services.ws_connections)."""
-
     def __init__(self) -> None:
-        self._connections: dict[str, Connection] = {}
+        self._connections: dict[int, Connection] = {}
         self._ids = itertools.count(1)
 
-    def add(self, kind: str, user: User, websocket: WebSocket, **meta: Any) -> Connection:
-        client = websocket.client
+    def add(
+        self, websocket: WebSocket, *, kind: str, user_id: int, username: str = "", **meta: Any
+    ) -> Connection:
         conn = Connection(
-            id=f"{kind}-{next(self._ids)}",
+            id=next(self._ids),
             kind=kind,
-            user_id=user.id,
-            username=user.username or user.email,
-            client=f"{client.host}:{client.port}" if client else "",
+            user_id=user_id,
+            websocket=websocket,
+            username=username,
             meta=dict(meta),
         )
         self._connections[conn.id] = conn
         return conn
 
-    def remove(self, conn_id: str) -> None:
-        self._connections.pop(conn_id, None)
+    def remove(self, conn: Connection) -> None:
+        self._connections.pop(conn.id, None)
+
+    def of_user(self, user_id: int, kind: str | None = None) -> list[Connection]:
+        return [
+            c
+            for c in self._connections.values()
+            if c.user_id == user_id and (kind is None or c.kind == kind)
+        ]
 
     def list(self, kind: str | None = None) -> list[dict[str, Any]]:
-        return [c.to_dict() for c in self._connections.values() if kind in (None, c.kind)]
-
-    def count(self, kind: str | None = None) -> int:
-        return sum(1 for c in self._connections.values() if kind in (None, c.kind))
+        return [c.to_public() for c in self._connections.values() if kind in (None, c.kind)]
 
     def stats(self) -> dict[str, Any]:
         by_kind: dict[str, int] = {}
         for conn in self._connections.values():
             by_kind[conn.kind] = by_kind.get(conn.kind, 0) + 1
-        return {"total": len(self._connections), "by_kind": by_kind, "connections": self.list()}
+        users = {c.user_id for c in self._connections.values()}
+        return {
+            "total": len(self._connections),
+            "by_kind": by_kind,
+            "users": len(users),
+            "connections": self.list(),
+        }
+
+
+def connection_registry(services: Services) -> ConnectionRegistry:
+    """The process's registry, created on first use (whichever WebSocket route comes first)."""
+    if services.ws_connections is None:
+        services.ws_connections = ConnectionRegistry()
+    return services.ws_connections
 
 
 class FrameTooLarge(Exception):
@@ -112,7 +130,7 @@ async def receive_frame(websocket: WebSocket) -> dict[str, Any]:
 
 
 async def authenticate(websocket: WebSocket) -> User | None:
-    """Accept and authenticate; on failure close with 1008 and return None."""
+    """Accept and authenticate; on failure send an error frame, close with 1008, return None."""
     await websocket.accept()
     token = websocket.query_params.get("token")
     if not token:

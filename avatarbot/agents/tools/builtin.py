@@ -15,16 +15,14 @@ from avatarbot.agents.profile import AgentProfile
 from avatarbot.agents.tools.schedule import create_schedule
 from avatarbot.bot.types import Channel, IncomingMessage
 from avatarbot.errors import NotFound
-from avatarbot.jobs import service as task_service
 from avatarbot.pipeline.service import (
     FEISHU_MAX_VIDEO_BYTES,
     WECOM_MAX_VIDEO_BYTES,
     create_video_task,
     ensure_default_digital_human,
-    validate_text,
 )
 from avatarbot.services import Services
-from avatarbot.storage.models import DigitalHuman, TaskType
+from avatarbot.storage.models import DigitalHuman
 from avatarbot.tools import ToolSpec
 
 MODES = ["lipsync", "talking_head", "enhanced_lipsync", "enhanced_talking_head"]
@@ -65,6 +63,15 @@ async def _resolve_human(ctx: ToolCallContext, wanted: str | None) -> str | None
     raise NotFound(f"no digital human named {wanted!r}; ask me to list the digital humans")
 
 
+async def _voice_profile_of(ctx: ToolCallContext) -> str | None:
+    """The voice of the agent's digital human, so audio and video sound the same."""
+    if not ctx.agent.digital_human_id:
+        return None
+    async with ctx.services.db.session() as session:
+        human = await session.get(DigitalHuman, ctx.agent.digital_human_id)
+        return human.voice_profile_id if human is not None else None
+
+
 def builtin_tools(ctx: ToolCallContext) -> list[ToolSpec]:
     services, message = ctx.services, ctx.message
     zh = ctx.language == "zh"
@@ -98,17 +105,16 @@ def builtin_tools(ctx: ToolCallContext) -> list[ToolSpec]:
         }
 
     async def speak(text: str, voice: str | None = None) -> dict[str, Any]:
-        cleaned = validate_text(text, services.settings.pipeline.max_text_chars)
-        fmt = AUDIO_FORMATS.get(message.channel, "mp3")
-        async with services.db.session() as session:
-            task = await task_service.create(
-                session=session,
-                task_type=TaskType.VOICE_SYNTHESIS,
-                params={"text": cleaned, "voice": voice, "format": fmt, "agent": ctx.agent.name},
-                user_id=message.owner_id,
-                name=cleaned[:60],
-            )
-        await services.executor.submit(task.id)
+        from avatarbot.pipeline.voice_task import create_voice_task
+
+        task = await create_voice_task(
+            services,
+            text=text,
+            voice=voice,
+            audio_format=AUDIO_FORMATS.get(message.channel, "mp3"),
+            profile_id=await _voice_profile_of(ctx),
+            user_id=message.owner_id,
+        )
         note = "语音正在生成，完成后会自动发送。" if zh else "The audio is being generated."
         return {
             "task_id": task.id,

@@ -18,9 +18,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from avatarbot.api.deps import ServicesDep, SuperUser
 from avatarbot.api.websocket import (
     MAX_MESSAGE_BYTES,
-    ConnectionRegistry,
     FrameTooLarge,
     authenticate,
+    connection_registry,
     receive_frame,
 )
 from avatarbot.bot.types import Channel, IncomingMessage, Reply, ReplyKind
@@ -35,16 +35,10 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/ws", tags=["websocket"])
 
 
-def registry_of(services: Services) -> ConnectionRegistry:
-    if services.ws_connections is None:
-        services.ws_connections = ConnectionRegistry()
-    return services.ws_connections
-
-
 @router.get("/connections")
 async def list_connections(_user: SuperUser, services: ServicesDep) -> dict[str, Any]:
     """Live WebSocket connections of this server (agent chats and progress streams)."""
-    return registry_of(services).stats()
+    return connection_registry(services).stats()
 
 
 @router.websocket("/agent")
@@ -64,8 +58,14 @@ class AgentSocket:
         params = websocket.query_params
         self.agent_name: str | None = params.get("agent") or None
         self.chat_id = (params.get("conversation") or "console")[:100]
-        self.registry = registry_of(services)
-        self.conn = self.registry.add("agent", user, websocket, agent=self.agent_name or "")
+        self.registry = connection_registry(services)
+        self.conn = self.registry.add(
+            websocket,
+            kind="agent",
+            user_id=user.id,
+            username=user.username or user.email,
+            agent=self.agent_name or "",
+        )
         self._send_lock = asyncio.Lock()
         self._task_ids: set[str] = set()
         self._finished: set[str] = set()
@@ -90,7 +90,7 @@ class AgentSocket:
             pass
         finally:
             self._closed = True
-            self.registry.remove(self.conn.id)
+            self.registry.remove(self.conn)
 
     async def send(self, frame: dict[str, Any]) -> None:
         if self._closed:
@@ -230,4 +230,5 @@ def answer_frame(replies: list[Reply], agent: str | None) -> dict[str, Any]:
         for r in replies
         if r.kind not in (ReplyKind.TEXT, ReplyKind.MARKDOWN)
     ]
-    return {"type": "answer", "agent": agent, "text": "\n\n".join(texts), "media": media}
+    resolved = next((r.meta["agent"] for r in replies if r.meta.get("agent")), agent)
+    return {"type": "answer", "agent": resolved, "text": "\n\n".join(texts), "media": media}
