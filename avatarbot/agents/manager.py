@@ -229,7 +229,7 @@ class AgentManager:
         on_event: EventCallback | None = None,
     ) -> list[Reply]:
         """Answer one message: text first, then media replies (pending ones carry a task_id)."""
-        agent = await self._require(agent_name) if agent_name else await self.default_agent()
+        agent = await self._agent_for(message, agent_name)
         text = (message.text or "").strip()
         language = detect_language(text)
         if text.lower() in RESET_COMMANDS:
@@ -304,6 +304,20 @@ class AgentManager:
             "task_ids": [r.task_id for r in toolbox.replies if r.task_id],
         }
         await self.memory.append(agent.id, conversation, "assistant", answer, data)
+
+    async def _agent_for(self, message: IncomingMessage, agent_name: str | None) -> AgentProfile:
+        if agent_name:
+            return await self._require(agent_name)
+        # Hints in raw: the chat's binding (bot: "agent_name") or a schedule's agent ("agent").
+        # A hint naming a since-deleted agent falls back to the default rather than failing.
+        raw = message.raw or {}
+        hinted = raw.get("agent_name") or raw.get("agent")
+        if isinstance(hinted, str) and hinted:
+            agent = await self.get_agent(hinted)
+            if agent is not None:
+                return agent
+            logger.warning("agent %r from the chat binding no longer exists; using default", hinted)
+        return await self.default_agent()
 
     async def _require(self, name: str) -> AgentProfile:
         agent = await self.get_agent(name)

@@ -55,7 +55,9 @@ async def _visible_humans(ctx: ToolCallContext) -> list[DigitalHuman]:
 
 async def _resolve_human(ctx: ToolCallContext, wanted: str | None) -> str | None:
     if not wanted:
-        return ctx.agent.digital_human_id
+        # The chat's choice (bot binding / web console selector), then the agent's own.
+        hinted = ctx.message.raw.get("digital_human_id")
+        return hinted if isinstance(hinted, str) and hinted else ctx.agent.digital_human_id
     key = wanted.strip().lower()
     for human in await _visible_humans(ctx):
         if human.id == wanted.strip() or human.name.lower() == key:
@@ -81,13 +83,14 @@ def builtin_tools(ctx: ToolCallContext) -> list[ToolSpec]:
     ) -> dict[str, Any]:
         human_id = await _resolve_human(ctx, digital_human)
         max_bytes = {Channel.WECOM: WECOM_MAX_VIDEO_BYTES, Channel.FEISHU: FEISHU_MAX_VIDEO_BYTES}
+        hinted_max = message.raw.get("max_video_bytes")
         task = await create_video_task(
             services,
             text=text,
             digital_human_id=human_id,
             mode=mode,
             user_id=message.owner_id,
-            max_bytes=max_bytes.get(message.channel),
+            max_bytes=hinted_max if isinstance(hinted_max, int) else max_bytes.get(message.channel),
             extra={"agent": ctx.agent.name, "conversation": message.conversation},
         )
         note = (

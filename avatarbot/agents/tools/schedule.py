@@ -50,13 +50,13 @@ def validate_timezone(timezone: str) -> str:
 
 
 def default_target(message: IncomingMessage) -> dict[str, Any]:
-    if message.channel in (Channel.FEISHU, Channel.WECOM):
-        return {
-            "platform": message.channel.value,
-            "chat_id": message.chat_id,
-            "user_id": message.user_id,
-            "chat_type": message.chat_type,
-        }
+    """This chat, in the shape the scheduler's delivery expects."""
+    if message.channel == Channel.FEISHU:
+        return {"platform": "feishu", "chat_id": message.chat_id}
+    if message.channel == Channel.WECOM:
+        if message.chat_type == "group":
+            return {"platform": "wecom", "chat_id": message.chat_id}
+        return {"platform": "wecom", "user_id": message.user_id}
     raise InvalidInput(
         "a scheduled report needs a Feishu/WeCom chat or a webhook URL as its target; "
         "ask from that chat, or give target {platform, chat_id | url}"
@@ -99,21 +99,29 @@ async def create_schedule(
     if output not in OUTPUTS:
         raise InvalidInput(f"output must be one of {', '.join(OUTPUTS)}")
     chosen_target = validate_target(target) if target else default_target(message)
+    values = {
+        "name": (name or prompt)[:200],
+        "cron": expression,
+        "timezone": tz,
+        "agent": agent,
+        "prompt": prompt,
+        "output": output,
+        "target": chosen_target,
+        "enabled": True,
+    }
     async with services.db.session() as session:
-        row = Schedule(
-            user_id=message.owner_id,
-            name=(name or prompt)[:200],
-            cron=expression,
-            timezone=tz,
-            agent=agent,
-            prompt=prompt,
-            output=output,
-            target=chosen_target,
-            enabled=True,
-        )
-        session.add(row)
-        await session.commit()
-        await session.refresh(row)
+        try:
+            # The scheduler domain's own validation and insert, when that package is present.
+            from avatarbot.scheduler import service as schedule_service
+        except ImportError:
+            row = Schedule(user_id=message.owner_id, **values)
+            session.add(row)
+            await session.commit()
+            await session.refresh(row)
+        else:
+            row = await schedule_service.create(
+                session=session, values=values, user_id=message.owner_id
+            )
     await _notify_scheduler(services, row.id)
     return {
         "schedule_id": row.id,

@@ -1,6 +1,7 @@
 """WS /api/v1/ws/agent: chat with an agent, streamed; GET /api/v1/ws/connections (superuser).
 
-Client frames: {"type": "message", "text", "agent"?}, {"type": "reset"}, {"type": "ping"}.
+Client frames: {"type": "message", "text", "agent"?, "digital_human_id"?}, {"type": "reset"},
+{"type": "ping"}.
 Server frames, in order for one message: {"type": "token", "text"}*, {"type": "tool_call"},
 {"type": "tool_result"}, {"type": "task"}, then {"type": "answer", "text", "media": [...]};
 {"type": "progress", ...} frames follow for the tasks the agent started, until they finish.
@@ -137,7 +138,8 @@ class AgentSocket:
                     {"type": "error", "code": "unknown_type", "detail": f"unknown frame {kind!r}"}
                 )
 
-    def _incoming(self, text: str) -> IncomingMessage:
+    def _incoming(self, text: str, digital_human_id: Any = None) -> IncomingMessage:
+        raw = {"digital_human_id": digital_human_id} if isinstance(digital_human_id, str) else {}
         return IncomingMessage(
             channel=Channel.WEB,
             chat_id=self.chat_id,
@@ -145,6 +147,7 @@ class AgentSocket:
             text=text,
             user_name=self.user.username or self.user.email,
             owner_id=self.user.id,
+            raw=raw,
         )
 
     async def _reset(self, frame: dict[str, Any]) -> None:
@@ -164,7 +167,9 @@ class AgentSocket:
         agent = frame.get("agent") or self.agent_name
         try:
             replies = await self.services.agents.handle(
-                self._incoming(text), agent_name=agent, on_event=self._on_event
+                self._incoming(text, frame.get("digital_human_id")),
+                agent_name=agent,
+                on_event=self._on_event,
             )
         except AvatarbotError as exc:
             await self.send({"type": "error", "code": exc.code, "detail": exc.message})
