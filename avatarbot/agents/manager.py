@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from avatarbot.agents.brains.base import (
@@ -37,7 +37,7 @@ from avatarbot.bot.types import IncomingMessage, Reply, ReplyKind
 from avatarbot.config import Settings
 from avatarbot.errors import AvatarbotError, Conflict, InvalidInput, NotFound
 from avatarbot.services import Services
-from avatarbot.storage.models import Agent, DigitalHuman
+from avatarbot.storage.models import Agent, ConversationMessage, DigitalHuman
 from avatarbot.tools import ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,11 @@ class AgentManager:
                 return False
             if row.is_default:
                 raise Conflict("the default agent cannot be deleted")
-            await session.delete(row)  # its conversation memory goes with it (ON DELETE CASCADE)
+            # Memory explicitly too: SQLite cascades only with foreign keys switched on.
+            await session.execute(
+                delete(ConversationMessage).where(ConversationMessage.agent_id == row.id)
+            )
+            await session.delete(row)
             await session.commit()
             return True
 

@@ -202,3 +202,18 @@ async def test_memory_budget_truncates_offline(manager: AgentManager) -> None:
 async def test_unknown_agent_is_not_found(manager: AgentManager) -> None:
     with pytest.raises(NotFound):
         await manager.handle(msg("hi"), agent_name="ghost")
+
+
+async def test_profiles_and_memory_on_each_database(any_database_url: str, tmp_path: Path) -> None:
+    from avatarbot.app import create_app
+
+    app = create_app(make_settings(tmp_path, database_url=any_database_url))
+    async with app.router.lifespan_context(app):
+        manager: AgentManager = app.state.services.agents
+        agent = await manager.create_agent("pg", "prompt", ["video", "voice"], config={"k": 1})
+        await manager.handle(msg("你好"), agent_name="pg")
+        history = await manager.memory.history(agent.id, msg("").conversation)
+        assert [h["role"] for h in history] == ["user", "assistant"]
+        assert await manager.delete_agent("pg")
+        # Memory goes with the agent.
+        assert await manager.memory.count(agent.id, msg("").conversation) == 0

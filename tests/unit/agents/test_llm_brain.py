@@ -168,3 +168,59 @@ async def test_memory_is_replayed_summarised_and_survives_restart(tmp_path: Path
 
 def is_summary(body: dict[str, Any]) -> bool:
     return body["messages"][0]["content"].startswith("Summarise")
+
+
+class FakePlugins:
+    """Stands in for services.plugins: one plugin tool that writes a real file."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.calls: list[dict[str, Any]] = []
+
+    def all_tools(self) -> list[Any]:
+        from avatarbot.tools import ToolSpec
+
+        def trim(input_path: str, start: float = 0.0) -> dict[str, Any]:
+            self.calls.append({"input_path": input_path, "start": start})
+            out = self.out_dir / "trimmed.mp4"
+            out.write_bytes(b"trimmed")
+            return {"output_path": str(out)}
+
+        return [
+            ToolSpec(
+                name="video_editor.trim",
+                description="Trim a video",
+                handler=trim,
+                parameters={
+                    "type": "object",
+                    "properties": {"input_path": {"type": "string"}, "start": {"type": "number"}},
+                    "required": ["input_path"],
+                },
+                source="plugin:video_editor",
+            )
+        ]
+
+
+async def test_plugin_tools_are_offered_and_called(tmp_path: Path) -> None:
+    def use_plugin(body: dict[str, Any], _n: int) -> dict[str, Any]:
+        if last_message(body)["role"] == "tool":
+            return {"content": "Trimmed."}
+        args = {"input_path": "/tmp/in.mp4", "start": 1.5, "invented": True}
+        return {"tool_calls": [{"name": "video_editor__trim", "arguments": args}]}
+
+    async with fake_llm_server(use_plugin) as fake, llm_app(tmp_path, fake) as app:
+        services = app.state.services
+        services.plugins = FakePlugins(tmp_path)
+        manager: AgentManager = services.agents
+        replies = await manager.handle(msg("trim my video"))
+        assert "video_editor__trim" in {t["function"]["name"] for t in fake.requests[0]["tools"]}
+        assert services.plugins.calls == [{"input_path": "/tmp/in.mp4", "start": 1.5}]
+        assert [r.kind for r in replies] == [ReplyKind.TEXT, ReplyKind.VIDEO]
+        assert replies[1].path == tmp_path / "trimmed.mp4"
+        # Without the "plugins" capability the tool is neither offered nor callable.
+        await manager.create_agent("plain", "", ["video"])
+        await manager.handle(msg("trim my video"), agent_name="plain")
+        offered = {t["function"]["name"] for t in fake.requests[-2]["tools"]}
+        assert "video_editor__trim" not in offered
+        assert "lacks the 'plugins' capability" in fake.requests[-1]["messages"][-1]["content"]
+        assert len(services.plugins.calls) == 1
