@@ -5,9 +5,10 @@ every channel (Feishu, WeCom, the web console's WebSocket, the scheduler) uses t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -57,13 +58,13 @@ class AgentManager:
         self.memory = ConversationMemory(services.db)
         self._brain_factory = brain_factory
         # One message at a time per conversation keeps memory in order.
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._locks = KeyedLocks()
 
     async def start(self) -> None:
         await self.ensure_default_agent()
 
     async def stop(self) -> None:
-        self._locks.clear()
+        return None
 
     # -- profiles (seed API) ----------------------------------------------------------------
     async def ensure_default_agent(self) -> AgentProfile:
@@ -202,10 +203,18 @@ class AgentManager:
         return await self.update_agent(name, capabilities=remaining)
 
     # -- memory ---------------------------------------------------------------------------------
-    async def reset(self, agent: str | None, conversation: str) -> int:
-        """Forget a conversation (the chat's /reset). Returns how many messages were removed."""
-        profile = await self._require(agent) if agent else await self.default_agent()
-        return await self.memory.reset(profile.id, conversation)
+    async def reset(self, agent: str | None, conversation: str | None = None) -> int:
+        """Forget a conversation (the chat's /reset); returns how many messages were removed.
+
+        `reset(agent, conversation)` clears one agent's memory of it; `reset(conversation)` or
+        `reset(None, conversation)` clears it for every agent (the chat switched agents maybe).
+        """
+        if conversation is None:
+            agent, conversation = None, agent or ""
+        if agent:
+            profile = await self._require(agent)
+            return await self.memory.reset(profile.id, conversation)
+        return await self.memory.reset(None, conversation)
 
     # -- tools ----------------------------------------------------------------------------------
     def plugin_tools(self) -> list[ToolSpec]:
@@ -246,8 +255,7 @@ class AgentManager:
                 )
             ]
         emit = _safe_emitter(on_event)
-        lock = self._locks.setdefault((agent.id, message.conversation), asyncio.Lock())
-        async with lock:
+        async with self._locks.hold((agent.id, message.conversation)):
             settings = self.services.settings
             kind = choose_brain_kind(agent.brain, settings)
             brain = self._brain_factory(kind, settings)
@@ -338,6 +346,30 @@ class AgentManager:
         if row is None:
             raise NotFound(f"agent {name!r} not found")
         return row
+
+
+class KeyedLocks:
+    """An asyncio.Lock per key that exists only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Any, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 async def _check_human(session: Any, human_id: str | None) -> None:

@@ -88,14 +88,13 @@ class ConversationMemory:
             )
             await session.commit()
 
-    async def reset(self, agent_id: str, conversation: str) -> int:
+    async def reset(self, agent_id: str | None, conversation: str) -> int:
+        """Delete a conversation's messages: one agent's, or every agent's when agent_id is None."""
+        stmt = delete(ConversationMessage).where(ConversationMessage.conversation == conversation)
+        if agent_id is not None:
+            stmt = stmt.where(ConversationMessage.agent_id == agent_id)
         async with self.db.session() as session:
-            result = await session.execute(
-                delete(ConversationMessage).where(
-                    ConversationMessage.agent_id == agent_id,
-                    ConversationMessage.conversation == conversation,
-                )
-            )
+            result = await session.execute(stmt)
             await session.commit()
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

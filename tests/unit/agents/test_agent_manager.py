@@ -184,6 +184,14 @@ async def test_memory_reset_and_survives_restart(tmp_path: Path) -> None:
         cleared = await manager.handle(msg("/reset"))
         assert cleared[0].text == "Conversation cleared."
         assert await manager.memory.history(agent.id, msg("").conversation) == []
+        # The bot's /reset calls reset(conversation): every agent's memory of this chat goes.
+        await manager.create_agent("other", "", [])
+        await manager.handle(msg("hi"))
+        await manager.handle(msg("hi"), agent_name="other")
+        await manager.handle(msg("hi", chat="elsewhere"))
+        assert await manager.reset(msg("").conversation) == 4
+        assert await manager.reset("other", msg("").conversation) == 0
+        assert await manager.memory.count(agent.id, msg("", chat="elsewhere").conversation) == 2
 
 
 async def test_memory_budget_truncates_offline(manager: AgentManager) -> None:
@@ -217,3 +225,13 @@ async def test_profiles_and_memory_on_each_database(any_database_url: str, tmp_p
         assert await manager.delete_agent("pg")
         # Memory goes with the agent.
         assert await manager.memory.count(agent.id, msg("").conversation) == 0
+
+
+async def test_messages_of_one_conversation_run_in_order(manager: AgentManager) -> None:
+    results = await asyncio.gather(*(manager.handle(msg(f"note {n}")) for n in range(4)))
+    assert all(r[0].kind == ReplyKind.TEXT for r in results)
+    agent = await manager.default_agent()
+    history = await manager.memory.history(agent.id, msg("").conversation)
+    roles = [h["role"] for h in history]
+    assert roles == ["user", "assistant"] * 4  # never two user turns in a row
+    assert len(manager._locks) == 0  # per-conversation locks are released
