@@ -34,7 +34,7 @@ from avatarbot.agents.profile import (
 )
 from avatarbot.agents.tools.builtin import ToolCallContext, builtin_tools
 from avatarbot.agents.tools.toolbox import Toolbox
-from avatarbot.bot.types import IncomingMessage, Reply, ReplyKind
+from avatarbot.bot.types import Channel, IncomingMessage, Reply, ReplyKind
 from avatarbot.config import Settings
 from avatarbot.errors import AvatarbotError, Conflict, InvalidInput, NotFound
 from avatarbot.services import Services
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 EventCallback = Callable[[dict[str, Any]], Any]  # sync or async; gets token/tool/task events
 RESET_COMMANDS = ("/reset", "/重置", "/清空")
+SCHEDULED_RUN_BLOCKED = frozenset({"schedule_report"})
 
 
 class AgentManager:
@@ -260,7 +261,16 @@ class AgentManager:
             kind = choose_brain_kind(agent.brain, settings)
             brain = self._brain_factory(kind, settings)
             tool_ctx = ToolCallContext(self.services, agent, message, language)
-            toolbox = Toolbox(self.tools_for(tool_ctx), agent, emit=emit, language=language)
+            toolbox = Toolbox(
+                self.tools_for(tool_ctx),
+                agent,
+                emit=emit,
+                language=language,
+                # A scheduled run creating schedules would multiply itself on every fire.
+                blocked=SCHEDULED_RUN_BLOCKED
+                if message.channel == Channel.SCHEDULER
+                else frozenset(),
+            )
             ctx = BrainContext(
                 agent=agent,
                 text=text,
@@ -269,6 +279,7 @@ class AgentManager:
                 emit=emit,
                 settings=settings,
                 language=language,
+                channel=message.channel.value,
             )
             try:
                 result = await brain.respond(ctx)

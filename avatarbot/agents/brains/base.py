@@ -22,6 +22,7 @@ class BrainContext:
     emit: EventSink  # streamed tokens and tool events go here
     settings: Settings
     language: str = "en"  # "zh" when the message is mostly Chinese
+    channel: str = ""  # feishu | wecom | web | scheduler
 
 
 @dataclass

@@ -154,8 +154,13 @@ class RulesBrain:
 
     async def respond(self, ctx: BrainContext) -> BrainResult:
         intent = match_intent(ctx.text)
+        if intent is not None and intent.tool in ctx.toolbox.blocked:
+            intent = None
         zh = ctx.language == "zh"
-        if intent is None:
+        if intent is None and ctx.channel == "scheduler":
+            # A scheduled report's prompt is its content when there is no LLM to write one.
+            answer = ctx.text
+        elif intent is None:
             answer = self.help_text(ctx, unknown=True)
         elif intent.tool == "help":
             answer = self.help_text(ctx)

@@ -96,8 +96,10 @@ class Toolbox:
         *,
         emit: EventSink | None = None,
         language: str = "en",
+        blocked: frozenset[str] = frozenset(),
     ) -> None:
         self.agent = agent
+        self.blocked = blocked  # tools not offered in this context at all
         self.language = language
         self._emit = emit
         self._tools: dict[str, ToolSpec] = {}
@@ -115,7 +117,11 @@ class Toolbox:
         return None
 
     def allowed(self) -> list[ToolSpec]:
-        return [t for t in self._tools.values() if self.missing_capability(t) is None]
+        return [
+            t
+            for t in self._tools.values()
+            if t.name not in self.blocked and self.missing_capability(t) is None
+        ]
 
     def get(self, name: str) -> ToolSpec | None:
         if name in self._tools:
@@ -147,6 +153,8 @@ class Toolbox:
         )
         if tool is None:
             outcome = ToolOutcome(name, ok=False, error=f"unknown tool {name!r}")
+        elif tool.name in self.blocked:
+            outcome = ToolOutcome(tool.name, ok=False, error=f"{tool.name} is not available here")
         elif (cap := self.missing_capability(tool)) is not None:
             outcome = ToolOutcome(
                 tool.name,

@@ -235,3 +235,21 @@ async def test_messages_of_one_conversation_run_in_order(manager: AgentManager) 
     roles = [h["role"] for h in history]
     assert roles == ["user", "assistant"] * 4  # never two user turns in a row
     assert len(manager._locks) == 0  # per-conversation locks are released
+
+
+async def test_scheduler_messages_offline(manager: AgentManager, handlers: None) -> None:
+    report = IncomingMessage(
+        channel=Channel.SCHEDULER,
+        chat_id="oc_1",
+        user_id="schedule:s1",
+        text="Daily stand-up at 10:00 in room 3",
+        raw={"agent": "assistant", "schedule_id": "s1"},
+    )
+    replies = await manager.handle(report)
+    assert [r.text for r in replies] == ["Daily stand-up at 10:00 in room 3"]
+    video = await manager.handle(
+        IncomingMessage(
+            Channel.SCHEDULER, "oc_1", "schedule:s2", "make a video saying good morning"
+        )
+    )
+    assert video[-1].kind == ReplyKind.VIDEO

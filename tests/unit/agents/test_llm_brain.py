@@ -224,3 +224,45 @@ async def test_plugin_tools_are_offered_and_called(tmp_path: Path) -> None:
         assert "video_editor__trim" not in offered
         assert "lacks the 'plugins' capability" in fake.requests[-1]["messages"][-1]["content"]
         assert len(services.plugins.calls) == 1
+
+
+async def test_non_streaming_mode_and_timeout(tmp_path: Path) -> None:
+    from avatarbot.agents.brains.llm import LLMBrain
+    from avatarbot.agents.manager import AgentManager
+
+    async with fake_llm_server(video_then_answer) as fake, llm_app(tmp_path, fake) as app:
+        services = app.state.services
+        plain = AgentManager(services, brain_factory=lambda _k, s: LLMBrain(s.llm, stream=False))
+        events: list[dict[str, Any]] = []
+        replies = await plain.handle(msg("a video please"), on_event=events.append)
+        assert fake.requests[0].get("stream") in (None, False)
+        assert replies[0].text == "Here is your video about the launch."
+        assert replies[1].kind == ReplyKind.VIDEO
+        assert "".join(e["text"] for e in events if e["type"] == "token") == replies[0].text
+
+    async def slow(request: Any) -> Any:
+        import asyncio
+
+        await asyncio.sleep(5)
+
+    from aiohttp import web
+
+    server = web.Application()
+    server.router.add_post("/v1/chat/completions", slow)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        slow_fake = FakeLLM(video_then_answer, base_url=f"http://127.0.0.1:{port}/v1")
+        async with llm_app(tmp_path / "slow", slow_fake) as app:
+            services = app.state.services
+            services.config.settings.llm.timeout_s = 0.3
+            quick = AgentManager(
+                services, brain_factory=lambda _k, s: LLMBrain(s.llm, max_retries=0)
+            )
+            replies = await quick.handle(msg("hi"))
+            assert replies[0].text.endswith("the language model did not answer within 0.3 s")
+    finally:
+        await runner.cleanup()
