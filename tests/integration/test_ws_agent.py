@@ -135,3 +135,19 @@ async def test_unknown_agent_gives_error_frame(ws_base: str, admin_headers: dict
         assert frame["type"] == "error" and frame["code"] == "not_found"
         await ws.send("not json")
         assert (await recv(ws))["code"] == "invalid_json"
+
+
+async def test_messages_are_rate_limited_per_user(
+    ws_base: str, admin_headers: dict[str, str], app: Any
+) -> None:
+    app.state.config.settings.bot.user_messages_per_minute = 2
+    async with connect(f"{ws_base}?token={token_of(admin_headers)}") as ws:
+        assert (await recv(ws))["type"] == "ready"
+        answers = []
+        for _ in range(3):
+            await ws.send(json.dumps({"type": "message", "text": "help"}))
+            while (frame := await recv(ws))["type"] == "token":
+                pass
+            answers.append(frame)
+        assert [a["type"] for a in answers] == ["answer", "answer", "error"]
+        assert answers[2]["code"] == "rate_limited"

@@ -24,6 +24,7 @@ from avatarbot.api.websocket import (
     connection_registry,
     receive_frame,
 )
+from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.bot.types import Channel, IncomingMessage, Reply, ReplyKind
 from avatarbot.errors import AvatarbotError
 from avatarbot.jobs import service as task_service
@@ -164,6 +165,17 @@ class AgentSocket:
         if not isinstance(text, str) or not text.strip():
             await self.send({"type": "error", "code": "invalid_input", "detail": "text is empty"})
             return
+        limiter = _limiter(self.websocket, self.services)
+        key = f"ws-agent:user:{self.user.id}"
+        if not limiter.hit(key):
+            await self.send(
+                {
+                    "type": "error",
+                    "code": "rate_limited",
+                    "detail": f"too many messages; try again in {limiter.retry_after(key)} s",
+                }
+            )
+            return
         agent = frame.get("agent") or self.agent_name
         try:
             replies = await self.services.agents.handle(
@@ -221,6 +233,16 @@ class AgentSocket:
                 self._finished.add(event.task_id)
                 self._task_ids.discard(event.task_id)
             await self.send(event.to_dict())
+
+
+def _limiter(websocket: WebSocket, services: Services) -> RateLimiter:
+    """One per app, shared by all of a user's agent sockets (same budget as chat users)."""
+    state = websocket.app.state
+    limiter = getattr(state, "agent_ws_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(services.settings.bot.user_messages_per_minute, 60.0)
+        state.agent_ws_limiter = limiter
+    return limiter
 
 
 def answer_frame(replies: list[Reply], agent: str | None) -> dict[str, Any]:
