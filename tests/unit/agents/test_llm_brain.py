@@ -210,7 +210,7 @@ async def test_plugin_tools_are_offered_and_called(tmp_path: Path) -> None:
 
     async with fake_llm_server(use_plugin) as fake, llm_app(tmp_path, fake) as app:
         services = app.state.services
-        services.plugins = FakePlugins(tmp_path)
+        real_plugins, services.plugins = services.plugins, FakePlugins(tmp_path)
         manager: AgentManager = services.agents
         replies = await manager.handle(msg("trim my video"))
         assert "video_editor__trim" in {t["function"]["name"] for t in fake.requests[0]["tools"]}
@@ -224,6 +224,23 @@ async def test_plugin_tools_are_offered_and_called(tmp_path: Path) -> None:
         assert "video_editor__trim" not in offered
         assert "lacks the 'plugins' capability" in fake.requests[-1]["messages"][-1]["content"]
         assert len(services.plugins.calls) == 1
+        services.plugins = real_plugins
+
+
+async def test_builtin_plugins_are_offered_and_confined(tmp_path: Path) -> None:
+    def peek(body: dict[str, Any], _n: int) -> dict[str, Any]:
+        if last_message(body)["role"] == "tool":
+            return {"content": "No."}
+        args = {"path": "/etc/passwd"}
+        return {"tool_calls": [{"name": "image_processor__info", "arguments": args}]}
+
+    async with fake_llm_server(peek) as fake, llm_app(tmp_path, fake) as app:
+        await app.state.services.agents.handle(msg("what is in /etc/passwd"))
+        offered = {t["function"]["name"] for t in fake.requests[0]["tools"]}
+        assert {"video_editor__trim", "image_processor__info"} <= offered
+        # Needs the "models" capability, which the default agent does not have.
+        assert "model_downloader__download" not in offered
+        assert "outside the media folder" in fake.requests[1]["messages"][-1]["content"]
 
 
 async def test_non_streaming_mode_and_timeout(tmp_path: Path) -> None:
