@@ -4,11 +4,9 @@ every channel (Feishu, WeCom, the web console's WebSocket, the scheduler) uses t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -22,6 +20,7 @@ from avatarbot.agents.brains.base import (
     choose_brain_kind,
 )
 from avatarbot.agents.brains.rules import detect_language
+from avatarbot.agents.locks import KeyedLocks
 from avatarbot.agents.memory import ConversationMemory, MemoryBudget
 from avatarbot.agents.profile import (
     DEFAULT_AGENT_NAME,
@@ -357,30 +356,6 @@ class AgentManager:
         if row is None:
             raise NotFound(f"agent {name!r} not found")
         return row
-
-
-class KeyedLocks:
-    """An asyncio.Lock per key that exists only while someone holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Any, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Any) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 async def _check_human(session: Any, human_id: str | None) -> None:
