@@ -84,7 +84,8 @@ async def test_offline_brain_makes_video_tasks_in_both_languages(
     events: list[dict[str, Any]] = []
     replies = await manager.handle(msg("帮我生成一个视频，内容是大家好"), on_event=events.append)
     video = [r for r in replies if r.kind == ReplyKind.VIDEO]
-    assert len(video) == 1 and video[0].pending
+    assert len(video) == 1 and video[0].pending and video[0].task_id
+    assert await services.executor.wait(video[0].task_id, timeout=30) == TaskStatus.COMPLETED
     assert "视频" in replies[0].text and video[0].task_id in replies[0].text
     assert [e["type"] for e in events if e["type"] != "token"] == [
         "tool_call",
@@ -112,6 +113,8 @@ async def test_speak_makes_an_audio_task(
 ) -> None:
     replies = await manager.handle(msg("read this aloud: good morning", channel=Channel.FEISHU))
     audio = next(r for r in replies if r.kind == ReplyKind.AUDIO)
+    assert audio.task_id is not None
+    assert await services.executor.wait(audio.task_id, timeout=30) == TaskStatus.COMPLETED
     async with services.db.session() as session:
         task = await session.get(Task, audio.task_id)
         assert task is not None and task.task_type == TaskType.VOICE_SYNTHESIS
@@ -252,4 +255,6 @@ async def test_scheduler_messages_offline(manager: AgentManager, handlers: None)
             Channel.SCHEDULER, "oc_1", "schedule:s2", "make a video saying good morning"
         )
     )
-    assert video[-1].kind == ReplyKind.VIDEO
+    assert video[-1].kind == ReplyKind.VIDEO and video[-1].task_id
+    status = await manager.services.executor.wait(video[-1].task_id, timeout=30)
+    assert status == TaskStatus.COMPLETED

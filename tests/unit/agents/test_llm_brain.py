@@ -254,8 +254,9 @@ async def test_non_streaming_mode_and_timeout(tmp_path: Path) -> None:
         replies = await plain.handle(msg("a video please"), on_event=events.append)
         assert fake.requests[0].get("stream") in (None, False)
         assert replies[0].text == "Here is your video about the launch."
-        assert replies[1].kind == ReplyKind.VIDEO
+        assert replies[1].kind == ReplyKind.VIDEO and replies[1].task_id
         assert "".join(e["text"] for e in events if e["type"] == "token") == replies[0].text
+        assert await services.executor.wait(replies[1].task_id, timeout=30) == TaskStatus.COMPLETED
 
     async def slow(request: Any) -> Any:
         import asyncio
