@@ -169,4 +169,7 @@ def _messages_to_keep(turns: list[ConversationMessage], budget: MemoryBudget) ->
             break
         keep += 1
         tokens += cost
+    # Start the kept part at a user turn, so no answer is replayed without its question.
+    while keep and turns[len(turns) - keep].role != "user":
+        keep -= 1
     return keep

@@ -73,7 +73,7 @@ class LLMBrain:
                 messages.append(
                     {
                         "role": "assistant",
-                        "content": text or None,
+                        "content": text,  # "" rather than null: some local servers reject null
                         "tool_calls": [
                             {
                                 "id": c.id,

@@ -258,3 +258,14 @@ async def test_scheduler_messages_offline(manager: AgentManager, handlers: None)
     assert video[-1].kind == ReplyKind.VIDEO and video[-1].task_id
     status = await manager.services.executor.wait(video[-1].task_id, timeout=30)
     assert status == TaskStatus.COMPLETED
+
+
+async def test_token_budget_keeps_whole_turns(manager: AgentManager) -> None:
+    await manager.create_agent("tight", "", [], config={"memory_tokens": 150})
+    for n in range(3):
+        await manager.handle(msg(f"turn {n} " + "word " * 40), agent_name="tight")
+    agent = await manager.get_agent("tight")
+    assert agent is not None
+    history = await manager.memory.history(agent.id, msg("").conversation)
+    assert history and history[0]["role"] == "user"
+    assert history[0]["content"].startswith("turn 2")
