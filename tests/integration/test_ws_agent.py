@@ -151,3 +151,24 @@ async def test_messages_are_rate_limited_per_user(
             answers.append(frame)
         assert [a["type"] for a in answers] == ["answer", "answer", "error"]
         assert answers[2]["code"] == "rate_limited"
+
+
+async def test_llm_tokens_stream_in_order_over_the_socket(
+    ws_base: str, admin_headers: dict[str, str], app: Any
+) -> None:
+    from tests.helpers.fake_llm import fake_llm_server
+
+    words = [f"w{n} " for n in range(30)]
+
+    async with fake_llm_server(lambda _b, _n: {"content": "".join(words)}) as fake:
+        llm = app.state.config.settings.llm
+        llm.base_url, llm.model = fake.base_url, "fake-model"
+        async with connect(f"{ws_base}?token={token_of(admin_headers)}") as ws:
+            assert (await recv(ws))["type"] == "ready"
+            await ws.send(json.dumps({"type": "message", "text": "count for me"}))
+            tokens: list[str] = []
+            while (frame := await recv(ws))["type"] == "token":
+                tokens.append(frame["text"])
+        assert tokens == words  # one frame per streamed chunk, in order
+        assert frame["type"] == "answer" and frame["text"] == "".join(words)
+        assert fake.requests[0]["stream"] is True
