@@ -22,6 +22,7 @@ from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.errors import AvatarbotError
 from avatarbot.health import health_report
+from avatarbot.integrations.wiring import start_channels, stop_channels, webhook_router
 from avatarbot.jobs.executor import JobExecutor, LocalExecutor
 from avatarbot.jobs.progress import LocalProgressBus, ProgressBus
 from avatarbot.logging_setup import configure_logging, request_id_var
@@ -72,15 +73,41 @@ def _executor(settings: Settings, *, db: Database, bus: ProgressBus) -> JobExecu
 
 async def start_services(services: Services) -> None:
     await services.executor.start()
+    from avatarbot.plugins.service import PluginService
+
+    settings = services.settings
+    plugins = PluginService(settings.data_dir, media_dir=settings.media_dir)
+    await asyncio.to_thread(plugins.start)
+    services.plugins = plugins
+    # Agents after plugins: the default agent's tools include the plugins' tools.
+    await _start_agents(services)
+
+
+async def start_scheduler(services: Services) -> None:
+    """Scheduled reports: only in the server, after the agents and channels they use."""
     from avatarbot.scheduler.runner import SchedulerService
 
     services.scheduler = SchedulerService(services)
     await services.scheduler.start()
 
 
+async def _start_agents(services: Services) -> None:
+    from avatarbot.agents.manager import AgentManager
+    from avatarbot.api.websocket import connection_registry
+
+    connection_registry(services)
+    services.agents = AgentManager(services)
+    await services.agents.start()
+
+
 async def stop_services(services: Services) -> None:
     if services.scheduler is not None:
         await services.scheduler.stop()
+        services.scheduler = None
+    if services.agents is not None:
+        await services.agents.stop()
+    if services.plugins is not None:
+        await asyncio.to_thread(services.plugins.stop)
     await services.executor.stop()
     await services.bus.stop()
     services.redis.close()
@@ -114,11 +141,17 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         services = await build_services(config, run_migrations=run_migrations)
         app.state.services = services
         await start_services(services)
+        await start_channels(services)
+        await start_scheduler(services)
         _install_sighup(config)
         logger.info("avatarbot %s started (db=%s)", __version__, services.db.dialect)
         try:
             yield
         finally:
+            if services.scheduler is not None:  # before the channels its reports go through
+                await services.scheduler.stop()
+                services.scheduler = None
+            await stop_channels(services)
             await stop_services(services)
 
     app = FastAPI(
@@ -142,6 +175,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _add_exception_handlers(app)
     app.include_router(api_router)
+    app.include_router(webhook_router())  # /webhooks/*: signed by the platforms, no bearer token
     _add_core_routes(app)
     return app
 

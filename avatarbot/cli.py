@@ -9,7 +9,9 @@ import sys
 import typer
 
 from avatarbot import __version__
+from avatarbot.agents.cli import agent_app
 from avatarbot.pipeline.cli_voice import voice_app
+from avatarbot.plugins.cli import plugins_app
 
 app = typer.Typer(
     name="avatarbot",
@@ -23,6 +25,8 @@ user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(voice_app, name="voice")
+app.add_typer(agent_app, name="agent")
+app.add_typer(plugins_app, name="plugins")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -147,9 +151,15 @@ def user_create(
         fail(exc.message)
 
 
-from avatarbot.jobs.cli import worker as _worker  # noqa: E402  (light: celery loads on run)
+def _register_domains() -> None:
+    from avatarbot.jobs.cli import worker  # light: celery loads only when it runs
+    from avatarbot.pipeline.cli import register as register_pipeline
 
-app.command("worker")(_worker)
+    register_pipeline(app)  # render, bench pipeline
+    app.command("worker")(worker)
+
+
+_register_domains()
 
 
 def main() -> None:

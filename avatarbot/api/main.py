@@ -6,11 +6,14 @@ from fastapi import APIRouter
 
 from avatarbot.api.routers import (
     admin,
+    agents,
     auth,
     digital_humans,
+    plugins,
     scheduler,
     tasks,
     voice,
+    ws_agent,
     ws_progress,
 )
 
@@ -20,5 +23,8 @@ api_router.include_router(admin.router)
 api_router.include_router(tasks.router)
 api_router.include_router(digital_humans.router)
 api_router.include_router(voice.router)
+api_router.include_router(plugins.router)
+api_router.include_router(agents.router)
+api_router.include_router(ws_agent.router)
 api_router.include_router(scheduler.router)
 api_router.include_router(ws_progress.router)
