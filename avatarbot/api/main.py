@@ -1,0 +1,12 @@
+"""All /api/v1 routers in one place."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from avatarbot.api.routers import admin, auth, tasks
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(auth.router)
+api_router.include_router(admin.router)
+api_router.include_router(tasks.router)

@@ -1,0 +1,174 @@
+"""create_app(settings) -> FastAPI. The lifespan builds the services and stops them again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+
+from avatarbot import __version__
+from avatarbot.api.main import api_router
+from avatarbot.api.middleware import Metrics, RequestContextMiddleware
+from avatarbot.auth.ratelimit import RateLimiter
+from avatarbot.config import ConfigManager, Settings
+from avatarbot.errors import AvatarbotError
+from avatarbot.health import health_report
+from avatarbot.jobs.executor import LocalExecutor
+from avatarbot.jobs.progress import LocalProgressBus
+from avatarbot.logging_setup import configure_logging, request_id_var
+from avatarbot.services import Services
+from avatarbot.storage import migrate
+from avatarbot.storage.db import Database
+from avatarbot.storage.redis import RedisManager
+
+logger = logging.getLogger(__name__)
+
+
+async def build_services(config: ConfigManager, *, run_migrations: bool = True) -> Services:
+    settings = config.settings
+    settings.ensure_dirs()
+    if run_migrations:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    db = Database(settings.database_url)
+    redis = RedisManager(settings.redis_url)
+    bus = LocalProgressBus()
+    await bus.start()
+    executor = LocalExecutor(db=db, bus=bus, settings=settings)
+    return Services(
+        config=config,
+        db=db,
+        redis=redis,
+        bus=bus,
+        executor=executor,
+        login_limiter=RateLimiter(settings.auth.login_attempts_per_minute, 60.0),
+    )
+
+
+async def start_services(services: Services) -> None:
+    await services.executor.start()
+
+
+async def stop_services(services: Services) -> None:
+    await services.executor.stop()
+    await services.bus.stop()
+    services.redis.close()
+    await services.db.dispose()
+
+
+def _install_sighup(config: ConfigManager) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+
+    def _reload() -> None:
+        try:
+            config.reload()
+        except ValueError as exc:
+            logger.error("SIGHUP reload failed: %s", exc)
+
+    # Not available on Windows or outside the main loop; SIGHUP reload is then just absent.
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, _reload)
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    config = ConfigManager(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    config.add_listener(lambda s: configure_logging(s.log_level, s.log_format))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_services(config, run_migrations=run_migrations)
+        app.state.services = services
+        await start_services(services)
+        _install_sighup(config)
+        logger.info("avatarbot %s started (db=%s)", __version__, services.db.dialect)
+        try:
+            yield
+        finally:
+            await stop_services(services)
+
+    app = FastAPI(
+        title="avatarbot",
+        version=__version__,
+        description="Chat-bot agents for Feishu and WeCom that answer with talking digital-human "
+        "videos.",
+        lifespan=lifespan,
+    )
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.state.config = config
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    _add_exception_handlers(app)
+    app.include_router(api_router)
+    _add_core_routes(app)
+    return app
+
+
+def _add_exception_handlers(app: FastAPI) -> None:
+    async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AvatarbotError)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            {"detail": f"internal error (request id {request_id_var.get()})"}, status_code=500
+        )
+
+    app.add_exception_handler(AvatarbotError, on_domain_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _add_core_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def root(request: Request) -> Any:
+        info = {
+            "name": "avatarbot",
+            "version": __version__,
+            "docs": "/docs",
+            "redoc": "/redoc",
+            "health": "/health",
+            "api": "/api/v1",
+        }
+        accept = request.headers.get("accept", "")
+        if "text/html" in accept:
+            from avatarbot.web import console_index
+
+            page = console_index()
+            if page is not None:
+                return page
+        return info
+
+    @app.get("/health", tags=["meta"])
+    async def health(request: Request) -> JSONResponse:
+        """Status of each component: ok, disabled or error (with a reason)."""
+        report = await health_report(request.app.state.services)
+        return JSONResponse(report, status_code=200 if report["status"] != "error" else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(
+            generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )

@@ -1,0 +1,1 @@
+"""Users, password hashing, JWT tokens and login rate limiting."""

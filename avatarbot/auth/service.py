@@ -1,0 +1,59 @@
+"""User data functions (DB only)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from avatarbot.auth.security import DUMMY_HASH, get_password_hash, verify_password
+from avatarbot.errors import Conflict
+from avatarbot.storage.models import User
+
+
+async def count(*, session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+async def get(*, session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_by_login(*, session: AsyncSession, login: str) -> User | None:
+    """Find a user by email (case-insensitive) or username."""
+    stmt = select(User).where(or_(func.lower(User.email) == login.lower(), User.username == login))
+    return (await session.scalars(stmt)).first()
+
+
+async def create(
+    *,
+    session: AsyncSession,
+    email: str,
+    password: str,
+    username: str | None = None,
+    is_superuser: bool = False,
+) -> User:
+    user = User(
+        email=email.lower(),
+        username=username,
+        password_hash=get_password_hash(password),
+        is_superuser=is_superuser,
+    )
+    session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise Conflict("a user with this email or username already exists") from exc
+    await session.refresh(user)
+    return user
+
+
+async def authenticate(*, session: AsyncSession, login: str, password: str) -> User | None:
+    user = await get_by_login(session=session, login=login)
+    if user is None:
+        verify_password(password, DUMMY_HASH)  # same cost as a real check
+        return None
+    if not verify_password(password, user.password_hash) or not user.is_active:
+        return None
+    return user

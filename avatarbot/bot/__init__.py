@@ -1,0 +1,1 @@
+"""Platform-neutral chat logic: message types, dedup, routing, commands, replies."""

@@ -1,0 +1,152 @@
+"""The `avatarbot` command. Sub-commands import their heavy parts only when they run."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+import typer
+
+from avatarbot import __version__
+
+app = typer.Typer(
+    name="avatarbot",
+    help="Chat-bot agents for Feishu and WeCom that answer with talking digital-human videos.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default from settings)."),
+    port: int | None = typer.Option(None, help="Port (default from settings, 8000)."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+) -> None:
+    """Apply migrations and run the HTTP server (API, webhooks, web console)."""
+    import uvicorn
+
+    from avatarbot.config import Settings
+    from avatarbot.storage import migrate
+
+    settings = Settings()
+    settings.ensure_dirs()
+    migrate.upgrade(settings.database_url)
+    uvicorn.run(
+        "avatarbot.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        factory=False,
+        log_config=None,
+        ws="websockets",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from avatarbot.config import Settings
+    from avatarbot.storage import migrate
+
+    settings = Settings()
+    settings.ensure_dirs()
+    migrate.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {migrate.current(settings.database_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument("-1")) -> None:
+    """Revert migrations down to REVISION (default: one step)."""
+    from avatarbot.config import Settings
+    from avatarbot.storage import migrate
+
+    settings = Settings()
+    migrate.downgrade(settings.database_url, revision)
+    typer.echo(f"database at {migrate.current(settings.database_url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the revision the database is at."""
+    from avatarbot.config import Settings
+    from avatarbot.storage import migrate
+
+    settings = Settings()
+    typer.echo(f"current: {migrate.current(settings.database_url)}  head: {migrate.head()}")
+
+
+@user_app.command("create")
+def user_create(
+    email: str = typer.Option(..., prompt=True, help="Login email."),
+    username: str | None = typer.Option(None, help="Optional login name."),
+    password: str | None = typer.Option(
+        None, help="Password (prompted when omitted; prefer the prompt, not shell history)."
+    ),
+    superuser: bool = typer.Option(False, "--superuser", help="Grant administrator rights."),
+) -> None:
+    """Create a user account."""
+    from avatarbot.auth import service as user_service
+    from avatarbot.config import Settings
+    from avatarbot.errors import AvatarbotError
+    from avatarbot.storage import migrate
+    from avatarbot.storage.db import Database
+
+    if password is None:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("Password: ")
+    if len(password) < 8:
+        fail("password must have at least 8 characters")
+    settings = Settings()
+    settings.ensure_dirs()
+    migrate.upgrade(settings.database_url)
+
+    async def _create() -> None:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                user = await user_service.create(
+                    session=session,
+                    email=email,
+                    password=password,
+                    username=username,
+                    is_superuser=superuser,
+                )
+                typer.echo(f"created user {user.id} <{user.email}> superuser={user.is_superuser}")
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(_create())
+    except AvatarbotError as exc:
+        fail(exc.message)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""/health: one entry per component, each "ok", "disabled" or "error: <reason>"."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from avatarbot import __version__
+from avatarbot.services import Services
+
+
+async def health_report(services: Services) -> dict[str, Any]:
+    settings = services.settings
+    components: dict[str, Any] = {}
+    try:
+        await asyncio.wait_for(services.db.ping(), timeout=3)
+        components["database"] = {"status": "ok", "dialect": services.db.dialect}
+    except Exception as exc:
+        components["database"] = {"status": "error", "reason": type(exc).__name__}
+    if services.redis.enabled:
+        ok = await asyncio.to_thread(services.redis.ping)
+        components["redis"] = {"status": "ok" if ok else "error"}
+    else:
+        components["redis"] = {"status": "disabled", "reason": "AVATARBOT_REDIS_URL not set"}
+    components["jobs"] = {"status": "ok", "executor": services.executor.name}
+    components["channels"] = {
+        "feishu": _channel_status(services, "feishu", settings.feishu.enabled),
+        "wecom": _channel_status(services, "wecom", settings.wecom.enabled),
+    }
+    components["llm"] = (
+        {"status": "ok", "model": settings.llm.model}
+        if settings.llm.enabled
+        else {"status": "disabled", "reason": "offline rule brain (AVATARBOT_LLM__* not set)"}
+    )
+    overall = "error" if components["database"]["status"] == "error" else "ok"
+    return {"status": overall, "version": __version__, "components": components}
+
+
+def _channel_status(services: Services, name: str, configured: bool) -> dict[str, Any]:
+    if not configured:
+        return {"status": "disabled", "reason": "credentials not set"}
+    channel = services.channels.get(name)
+    if channel is not None and hasattr(channel, "status"):
+        return channel.status()
+    return {"status": "ok"}

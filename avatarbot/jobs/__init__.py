@@ -1,0 +1,1 @@
+"""Background work: Task rows (the source of truth), executors, progress events."""

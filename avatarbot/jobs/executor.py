@@ -1,0 +1,120 @@
+"""The executor interface and the in-process implementation (default, no Redis needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from avatarbot.config import Settings
+from avatarbot.jobs import service
+from avatarbot.jobs.progress import ProgressBus
+from avatarbot.jobs.runner import run_task
+from avatarbot.storage.db import Database
+from avatarbot.storage.models import TaskStatus
+
+logger = logging.getLogger(__name__)
+
+
+class JobExecutor(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, task_id: str) -> None:
+        """Queue a pending Task row for execution (idempotent by task id)."""
+        ...
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> TaskStatus: ...
+
+    async def cancel(self, task_id: str) -> None:
+        """Tell a running task to stop (it stops at its next progress check)."""
+        ...
+
+
+class LocalExecutor:
+    """Runs tasks in a thread pool of this process; the event loop only awaits them."""
+
+    name = "local"
+
+    def __init__(self, *, db: Database, bus: ProgressBus, settings: Settings) -> None:
+        self.db = db
+        self.bus = bus
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, settings.jobs.local_workers), thread_name_prefix="avatarbot-job"
+        )
+        self._running: dict[str, asyncio.Task[TaskStatus | None]] = {}
+        self._cancel_flags: dict[str, threading.Event] = {}
+
+    async def start(self) -> None:
+        """Recover work a previous process left behind: re-queue it, or fail it visibly."""
+        async with self.db.session() as session:
+            leftovers = await service.unfinished(session=session)
+            for task in leftovers:
+                if task.status == TaskStatus.RUNNING:
+                    if task.attempts >= self.settings.jobs.max_attempts:
+                        await service.finish(
+                            session=session,
+                            task_id=task.id,
+                            status=TaskStatus.FAILED,
+                            error="the server stopped while this task was running "
+                            f"({task.attempts} attempts); giving up",
+                        )
+                        continue
+                    await service.requeue(
+                        session=session, task_id=task.id, reason="re-queued after a restart"
+                    )
+        for task in leftovers:
+            if task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
+                await self.submit(task.id)
+
+    async def stop(self) -> None:
+        for job in list(self._running.values()):
+            job.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, task_id: str) -> None:
+        if task_id in self._running and not self._running[task_id].done():
+            return
+        flag = threading.Event()
+        job = asyncio.create_task(
+            run_task(
+                db=self.db,
+                bus=self.bus,
+                settings=self.settings,
+                task_id=task_id,
+                pool=self._pool,
+                cancel_flag=flag,
+            ),
+            name=f"task-{task_id}",
+        )
+        self._running[task_id] = job
+        self._cancel_flags[task_id] = flag
+
+        def _forget(_job: object) -> None:
+            self._running.pop(task_id, None)
+            self._cancel_flags.pop(task_id, None)
+
+        job.add_done_callback(_forget)
+
+    async def cancel(self, task_id: str) -> None:
+        flag = self._cancel_flags.get(task_id)
+        if flag is not None:
+            flag.set()
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> TaskStatus:
+        job = self._running.get(task_id)
+        if job is not None:
+            await asyncio.wait_for(asyncio.shield(job), timeout)
+        async with self.db.session() as session:
+            task = await service.get_or_raise(session=session, task_id=task_id)
+            return task.status
+
+    @property
+    def active(self) -> int:
+        return len(self._running)

@@ -1,0 +1,168 @@
+"""Task rows: create, read, and the status transitions every executor uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from avatarbot.errors import NotFound
+from avatarbot.storage.base import utcnow
+from avatarbot.storage.models import Task, TaskStatus, TaskType
+
+MAX_ERROR_CHARS = 2000
+
+
+async def create(
+    *,
+    session: AsyncSession,
+    task_type: TaskType,
+    params: dict[str, Any],
+    user_id: int | None = None,
+    name: str = "",
+    queue: str = "cpu",
+    task_id: str | None = None,
+) -> Task:
+    task = Task(
+        task_type=task_type,
+        params=params,
+        user_id=user_id,
+        name=name,
+        queue=queue,
+        status=TaskStatus.PENDING,
+    )
+    if task_id:
+        task.id = task_id
+    session.add(task)
+    await session.commit()
+    await session.refresh(task)
+    return task
+
+
+async def get(*, session: AsyncSession, task_id: str) -> Task | None:
+    return await session.get(Task, task_id)
+
+
+async def get_or_raise(*, session: AsyncSession, task_id: str) -> Task:
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+async def list_tasks(
+    *,
+    session: AsyncSession,
+    user_id: int | None = None,
+    status: TaskStatus | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Task]:
+    stmt = select(Task).order_by(Task.created_at.desc()).limit(limit).offset(offset)
+    if user_id is not None:
+        stmt = stmt.where(Task.user_id == user_id)
+    if status is not None:
+        stmt = stmt.where(Task.status == status)
+    return list((await session.scalars(stmt)).all())
+
+
+async def claim(*, session: AsyncSession, task_id: str, worker: str) -> Task | None:
+    """Move a pending task to running; None when it is finished, cancelled or already running.
+
+    The conditional UPDATE makes claiming atomic, so a task is never run twice at once.
+    """
+    now = utcnow()
+    result = await session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.status == TaskStatus.PENDING)
+        .values(
+            status=TaskStatus.RUNNING,
+            attempts=Task.attempts + 1,
+            worker=worker,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            error_message=None,
+        )
+    )
+    await session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    task = await session.get(Task, task_id)
+    if task is not None:
+        await session.refresh(task)
+    return task
+
+
+async def set_progress(
+    *, session: AsyncSession, task_id: str, stage: str, percent: float, message: str
+) -> None:
+    now = utcnow()
+    await session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.status == TaskStatus.RUNNING)
+        .values(
+            stage=stage[:32],
+            progress=max(0.0, min(100.0, percent)),
+            message=message[:500],
+            heartbeat_at=now,
+            updated_at=now,
+        )
+    )
+    await session.commit()
+
+
+async def finish(
+    *,
+    session: AsyncSession,
+    task_id: str,
+    status: TaskStatus,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "completed_at": utcnow(), "updated_at": utcnow()}
+    if status == TaskStatus.COMPLETED:
+        values.update(progress=100.0, stage="done", message="done", result=result or {})
+        if result and result.get("path"):
+            values["result_path"] = str(result["path"])
+    if error is not None:
+        values["error_message"] = error[:MAX_ERROR_CHARS]
+        values["message"] = error[:500]
+    await session.execute(update(Task).where(Task.id == task_id).values(**values))
+    await session.commit()
+
+
+async def requeue(*, session: AsyncSession, task_id: str, reason: str) -> None:
+    await session.execute(
+        update(Task)
+        .where(Task.id == task_id)
+        .values(status=TaskStatus.PENDING, message=reason[:500], worker=None, updated_at=utcnow())
+    )
+    await session.commit()
+
+
+async def request_cancel(*, session: AsyncSession, task_id: str) -> Task:
+    task = await get_or_raise(session=session, task_id=task_id)
+    if task.status == TaskStatus.PENDING:
+        await finish(
+            session=session,
+            task_id=task_id,
+            status=TaskStatus.CANCELLED,
+            error="cancelled before it started",
+        )
+    elif task.status == TaskStatus.RUNNING:
+        task.cancel_requested = True
+        await session.commit()
+    await session.refresh(task)
+    return task
+
+
+async def is_cancel_requested(*, session: AsyncSession, task_id: str) -> bool:
+    value = await session.scalar(select(Task.cancel_requested).where(Task.id == task_id))
+    return bool(value)
+
+
+async def unfinished(*, session: AsyncSession) -> list[Task]:
+    stmt = select(Task).where(Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING]))
+    return list((await session.scalars(stmt.order_by(Task.created_at))).all())

@@ -1,0 +1,254 @@
+"""All ORM models, one section per domain. Migrations live in storage/migrations/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from avatarbot.storage.base import Base, TimestampMixin, new_id, utcnow
+
+
+def _enum(enum_cls: type[StrEnum]) -> Enum:
+    # Store enum values (not names) as plain strings: portable and readable in SQL.
+    return Enum(
+        enum_cls,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        length=32,
+        validate_strings=True,
+    )
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
+    username: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    digital_humans: Mapped[list[DigitalHuman]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    tasks: Mapped[list[Task]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+# --- pipeline: voices and digital humans -------------------------------------------------
+
+
+class VoiceProfile(TimestampMixin, Base):
+    __tablename__ = "voice_profiles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    backend: Mapped[str] = mapped_column(String(32), default="espeak")
+    voice: Mapped[str] = mapped_column(String(100), default="")  # backend voice id, e.g. "cmn"
+    language: Mapped[str] = mapped_column(String(16), default="")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # speed, pitch, ...
+    reference_path: Mapped[str | None] = mapped_column(String(500))
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DigitalHuman(TimestampMixin, Base):
+    __tablename__ = "digital_humans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    image_path: Mapped[str] = mapped_column(String(500))
+    voice_profile_id: Mapped[str | None] = mapped_column(
+        ForeignKey("voice_profiles.id", ondelete="SET NULL")
+    )
+    default_mode: Mapped[str] = mapped_column(String(32), default="talking_head")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User | None] = relationship(back_populates="digital_humans")
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+class TaskType(StrEnum):
+    VIDEO_GENERATION = "video_generation"
+    VOICE_SYNTHESIS = "voice_synthesis"
+    FACE_ANIMATION = "face_animation"
+    REPORT_GENERATION = "report_generation"
+    BATCH_PROCESSING = "batch_processing"
+    CUSTOM = "custom"
+
+
+class Task(TimestampMixin, Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    task_type: Mapped[TaskType] = mapped_column(_enum(TaskType), index=True)
+    status: Mapped[TaskStatus] = mapped_column(
+        _enum(TaskStatus), default=TaskStatus.PENDING, index=True
+    )
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stage: Mapped[str] = mapped_column(String(32), default="")
+    message: Mapped[str] = mapped_column(String(500), default="")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result_path: Mapped[str | None] = mapped_column(String(500))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queue: Mapped[str] = mapped_column(String(16), default="cpu")
+    worker: Mapped[str | None] = mapped_column(String(200))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User | None] = relationship(back_populates="tasks")
+
+
+# --- agents ------------------------------------------------------------------------------
+
+
+class Agent(TimestampMixin, Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    brain: Mapped[str] = mapped_column(String(32), default="auto")  # auto | rules | llm
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    digital_human_id: Mapped[str | None] = mapped_column(
+        ForeignKey("digital_humans.id", ondelete="SET NULL")
+    )
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConversationMessage(Base):
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    conversation: Mapped[str] = mapped_column(String(200), index=True)  # "<channel>:<chat>:<user>"
+    role: Mapped[str] = mapped_column(String(16))  # system | user | assistant | tool | summary
+    content: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # tool calls, tool results
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- bot / channels ----------------------------------------------------------------------
+
+
+class ChatBinding(TimestampMixin, Base):
+    __tablename__ = "chat_bindings"
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(200))
+    agent_name: Mapped[str] = mapped_column(String(64))
+    digital_human_id: Mapped[str | None] = mapped_column(
+        ForeignKey("digital_humans.id", ondelete="SET NULL")
+    )
+
+
+class ProcessedEvent(Base):
+    """Inbox of platform events: the unique key makes a retried event a no-op, across restarts."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (UniqueConstraint("platform", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="received")  # received|done|failed
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- scheduler ---------------------------------------------------------------------------
+
+
+class Schedule(TimestampMixin, Base):
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    cron: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    agent: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[str] = mapped_column(Text)
+    output: Mapped[str] = mapped_column(String(16), default="text")  # text | markdown | video
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_fire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduleRun(Base):
+    """One row per (schedule, fire time): the unique key lets only one replica fire it."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("schedule_id", "fire_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    fire_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|done|failed
+    instance: Mapped[str] = mapped_column(String(200), default="")
+    task_id: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- plugins -----------------------------------------------------------------------------
+
+
+class PluginState(TimestampMixin, Base):
+    __tablename__ = "plugin_states"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(32), default="builtin")  # builtin|local|registry
+    sha256: Mapped[str | None] = mapped_column(String(64))

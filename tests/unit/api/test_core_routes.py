@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+
+
+async def test_root_json_and_health(client: httpx.AsyncClient) -> None:
+    r = await client.get("/", headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.json()["name"] == "avatarbot"
+    h = await client.get("/health")
+    assert h.status_code == 200
+    comps = h.json()["components"]
+    assert comps["database"]["status"] == "ok"
+    assert comps["redis"]["status"] == "disabled"
+    assert comps["channels"]["feishu"]["status"] == "disabled"
+    assert comps["channels"]["wecom"]["status"] == "disabled"
+
+
+async def test_request_id_and_metrics(client: httpx.AsyncClient) -> None:
+    r = await client.get("/health", headers={"X-Request-ID": "abc123"})
+    assert r.headers["x-request-id"] == "abc123"
+    r = await client.get("/health", headers={"X-Request-ID": "evil\nvalue"})
+    assert r.headers["x-request-id"] != "evil\nvalue"
+    m = await client.get("/metrics")
+    assert m.status_code == 200
+    assert 'avatarbot_http_requests_total{method="GET",route="/health",status="200"}' in m.text
+    assert "avatarbot_http_request_duration_seconds_bucket" in m.text
+
+
+async def test_docs_and_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/docs")).status_code == 200
+    assert (await client.get("/redoc")).status_code == 200
+    spec = (await client.get("/openapi.json")).json()
+    assert "/api/v1/auth/login" in spec["paths"]
+
+
+async def test_protected_routes_need_a_token(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/tasks")
+    assert r.status_code == 401
+    assert r.json() == {"detail": "not authenticated"}
+
+
+def test_import_app_is_light() -> None:
+    code = (
+        "import sys, avatarbot.app, avatarbot.cli;"
+        "heavy = [m for m in ('torch','mediapipe','lark_oapi','cv2','onnxruntime','wechatpy',"
+        "'openai','celery','scipy') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
