@@ -1,11 +1,10 @@
 """`avatarbot models list|download|verify`: Typer commands; avatarbot/cli.py mounts `app`.
 
-The data directory comes from --data-dir, else AVATARBOT_DATA_DIR, else the app settings.
+The data directory comes from --data-dir, else the app settings (AVATARBOT_DATA_DIR).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -15,28 +14,19 @@ app = typer.Typer(help="Neural model files: list, download, verify.", no_args_is
 DataDirOption = typer.Option(None, "--data-dir", help="DATA_DIR (models live in DATA_DIR/models)")
 
 
-def _data_dir(explicit: Path | None) -> Path:
-    if explicit is not None:
-        return explicit
-    if os.environ.get("AVATARBOT_DATA_DIR"):
-        return Path(os.environ["AVATARBOT_DATA_DIR"])
-    try:
-        from avatarbot.config import get_settings  # type: ignore[import-not-found]
+def _settings():
+    from avatarbot.config import Settings
 
-        return Path(get_settings().data_dir)
-    except (ImportError, AttributeError):
-        return Path("data")
+    return Settings()
+
+
+def _data_dir(explicit: Path | None) -> Path:
+    return explicit if explicit is not None else Path(_settings().data_dir)
 
 
 def _commercial() -> bool:
-    if "AVATARBOT_COMMERCIAL" in os.environ:
-        return os.environ["AVATARBOT_COMMERCIAL"].lower() in {"1", "true", "yes"}
-    try:
-        from avatarbot.config import get_settings  # type: ignore[import-not-found]
-
-        return bool(getattr(get_settings(), "commercial", False))
-    except (ImportError, AttributeError):
-        return False
+    """AVATARBOT_PIPELINE__COMMERCIAL_USE=true refuses non-commercial licences."""
+    return bool(_settings().pipeline.commercial_use)
 
 
 def _manager(data_dir: Path | None):
@@ -76,7 +66,8 @@ def list_models(data_dir: Path | None = DataDirOption) -> None:
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1]
         )
     typer.echo("\nBackends:")
-    for name, state in neural_backend_status(_data_dir(data_dir)).items():
+    target = data_dir if data_dir is not None else _settings()
+    for name, state in neural_backend_status(target).items():
         typer.echo(f"  {name}: {state}")
 
 

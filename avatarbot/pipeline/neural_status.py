@@ -16,8 +16,19 @@ def _data_dir_of(settings_or_data_dir: Any) -> Path:
     return Path(settings_or_data_dir.data_dir)
 
 
-def _setting(settings: Any, name: str, default: Any = None) -> Any:
-    return default if isinstance(settings, str | os.PathLike) else getattr(settings, name, default)
+def pipeline_setting(settings: Any, name: str, default: Any = None) -> Any:
+    """settings.pipeline.<name> (the app's Settings), else settings.<name>, else default.
+
+    A plain data-dir path carries no settings: every lookup gives the default. Empty strings
+    count as unset, so `wav2lip_checkpoint: ""` means "use the cache layout".
+    """
+    if settings is None or isinstance(settings, str | os.PathLike):
+        return default
+    for holder in (getattr(settings, "pipeline", None), settings):
+        value = getattr(holder, name, None) if holder is not None else None
+        if value not in (None, ""):
+            return value
+    return default
 
 
 def _probes(settings: Any, data_dir: Path) -> dict[str, Callable[[], Availability]]:
@@ -26,12 +37,16 @@ def _probes(settings: Any, data_dir: Path) -> dict[str, Callable[[], Availabilit
     def wav2lip() -> Availability:
         from avatarbot.pipeline.animators.wav2lip import Wav2LipAnimator
 
-        return Wav2LipAnimator(models).availability()
+        return Wav2LipAnimator(
+            models, checkpoint=pipeline_setting(settings, "wav2lip_checkpoint")
+        ).availability()
 
     def gfpgan() -> Availability:
         from avatarbot.pipeline.enhancers.gfpgan import GFPGANEnhancer
 
-        return GFPGANEnhancer(models).availability()
+        return GFPGANEnhancer(
+            models, checkpoint=pipeline_setting(settings, "gfpgan_checkpoint")
+        ).availability()
 
     def sadtalker() -> Availability:
         from avatarbot.pipeline.animators.sadtalker import SadTalkerAnimator
@@ -63,11 +78,21 @@ def _probes(settings: Any, data_dir: Path) -> dict[str, Callable[[], Availabilit
     }
 
 
+# Backends whose model licence forbids commercial use.
+NON_COMMERCIAL = {"wav2lip": "Wav2Lip weights", "coqui_xtts": "XTTS v2 (CPML)"}
+
+
 def neural_backend_status(settings_or_data_dir: Any) -> dict[str, str]:
     """name -> "ok" | "unavailable: <reason>" (never raises: a broken probe is reported)."""
     data_dir = _data_dir_of(settings_or_data_dir)
+    commercial = bool(pipeline_setting(settings_or_data_dir, "commercial_use", False))
     out: dict[str, str] = {}
     for name, probe in _probes(settings_or_data_dir, data_dir).items():
+        if commercial and name in NON_COMMERCIAL:
+            out[name] = (
+                f"unavailable: {NON_COMMERCIAL[name]} non-commercial, deployment is commercial"
+            )
+            continue
         try:
             avail = probe()
         except ImportError as exc:

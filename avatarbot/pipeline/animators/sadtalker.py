@@ -79,12 +79,13 @@ class SadTalkerAnimator:
 
     @classmethod
     def from_settings(cls, settings: Any, data_dir: str | Path) -> SadTalkerAnimator:
+        from avatarbot.pipeline.neural_status import pipeline_setting
+
         base = Path(data_dir) / "models" / "sadtalker"
-        get = (
-            (lambda n: None)
-            if isinstance(settings, str | Path)
-            else (lambda n: getattr(settings, n, None))
-        )
+
+        def get(name: str) -> Any:
+            return pipeline_setting(settings, name)
+
         checkout = Path(get("sadtalker_dir") or base / "SadTalker")
         return cls(
             SadTalkerConfig(

@@ -113,7 +113,7 @@ def test_device_info_without_gpu(tmp_path):
 
 
 def test_cli_list_verify_download(tmp_path, monkeypatch):
-    monkeypatch.delenv("AVATARBOT_COMMERCIAL", raising=False)
+    monkeypatch.delenv("AVATARBOT_PIPELINE__COMMERCIAL_USE", raising=False)
     runner = CliRunner()
     data = tmp_path / "data"
     res = runner.invoke(app, ["list", "--data-dir", str(data)])
