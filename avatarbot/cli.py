@@ -60,6 +60,7 @@ def serve(
         factory=False,
         log_config=None,
         ws="websockets",
+        access_log=False,  # our middleware logs each request with its request id
     )
 
 
