@@ -8,6 +8,7 @@ ffprobe): codecs, per-stream durations, frame count and whether moov precedes md
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -41,7 +42,9 @@ def pick_preset(width: int, height: int, duration: float, max_bytes: int | None)
     """x264 (preset, crf): fast by default on 2 cores; slower, denser presets when the budget is tight."""
     if not max_bytes or duration <= 0:
         return "veryfast", 23
-    bits_per_pixel = (max_bytes * 8 * 0.9 - AUDIO_BITRATE * duration) / (width * height * FPS * duration)
+    bits_per_pixel = (max_bytes * 8 * 0.9 - AUDIO_BITRATE * duration) / (
+        width * height * FPS * duration
+    )
     if bits_per_pixel > 0.12:
         return "veryfast", 23
     if bits_per_pixel > 0.05:
@@ -51,7 +54,7 @@ def pick_preset(width: int, height: int, duration: float, max_bytes: int | None)
 
 def fit_audio(samples: np.ndarray, sample_rate: int, n_frames: int, fps: int = FPS) -> np.ndarray:
     """Pad with silence or trim so the audio lasts exactly n_frames / fps."""
-    target = int(round(n_frames * sample_rate / fps))
+    target = round(n_frames * sample_rate / fps)
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
     if len(samples) >= target:
         return samples[:target]
@@ -85,7 +88,9 @@ class VideoEncoder:
     crf: int = 23
     threads: int = 2
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
-    _queue: queue.Queue[bytes | None] = field(default_factory=lambda: queue.Queue(maxsize=8), init=False)
+    _queue: queue.Queue[bytes | None] = field(
+        default_factory=lambda: queue.Queue(maxsize=8), init=False
+    )
     _writer: threading.Thread | None = field(default=None, init=False)
     _wav: str = field(default="", init=False)
     _error: BaseException | None = field(default=None, init=False)
@@ -133,16 +138,16 @@ class VideoEncoder:
             while self._queue.get() is not None:  # drain so the producer never blocks forever
                 pass
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 self._proc.stdin.close()
-            except OSError:
-                pass
 
     def write(self, frame: np.ndarray) -> None:
         if self._error is not None:
             raise EncodeError(f"ffmpeg stopped accepting frames: {self._stderr()}")
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise EncodeError(f"frame has shape {frame.shape}, expected {(self.height, self.width, 3)}")
+            raise EncodeError(
+                f"frame has shape {frame.shape}, expected {(self.height, self.width, 3)}"
+            )
         self._queue.put(np.ascontiguousarray(frame).tobytes())
         self.n_frames += 1
 
@@ -167,10 +172,8 @@ class VideoEncoder:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
         if self._writer is not None and self._writer.is_alive():
-            try:
+            with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(None)
-            except queue.Full:
-                pass
             self._writer.join(timeout=5)
         if self._proc is not None:
             self._proc.wait()
@@ -280,7 +283,9 @@ def probe(path: str | os.PathLike[str]) -> ProbeInfo:
     for kind, s, e in _boxes(data, ms, me):
         if kind == b"mvhd":
             version = data[s]
-            movie_scale = struct.unpack(">I", data[s + (20 if version else 12) : s + (24 if version else 16)])[0]
+            movie_scale = struct.unpack(
+                ">I", data[s + (20 if version else 12) : s + (24 if version else 16)]
+            )[0]
         elif kind == b"trak":
             streams.append(_track(data, s, e, movie_scale))
     info = ProbeInfo(streams, 0.0, len(data), faststart)
@@ -299,7 +304,9 @@ def _track(data: bytes, s: int, e: int, movie_scale: int) -> StreamInfo:
             elif kind == b"tkhd":
                 v = data[cs]
                 off = cs + (28 if v else 20)
-                found["tkhd"] = struct.unpack(">Q" if v else ">I", data[off : off + (8 if v else 4)])[0]
+                found["tkhd"] = struct.unpack(
+                    ">Q" if v else ">I", data[off : off + (8 if v else 4)]
+                )[0]
             elif kind == b"mdhd":
                 v = data[cs]
                 off = cs + (20 if v else 12)
@@ -316,7 +323,9 @@ def _track(data: bytes, s: int, e: int, movie_scale: int) -> StreamInfo:
                 v = data[cs]
                 if struct.unpack(">I", data[cs + 4 : cs + 8])[0] >= 1:
                     off = cs + 8
-                    found["elst"] = struct.unpack(">Q" if v else ">I", data[off : off + (8 if v else 4)])[0]
+                    found["elst"] = struct.unpack(
+                        ">Q" if v else ">I", data[off : off + (8 if v else 4)]
+                    )[0]
 
     walk(s, e)
     handler = found.get("handler", b"")
@@ -337,7 +346,10 @@ def _track(data: bytes, s: int, e: int, movie_scale: int) -> StreamInfo:
 def _add_ffmpeg_details(path: Path, info: ProbeInfo) -> None:
     """pix_fmt, size and fps are easiest read from ffmpeg's own description of the input."""
     done = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, check=False, timeout=60
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+        capture_output=True,
+        check=False,
+        timeout=60,
     )
     text = done.stderr.decode(errors="replace")
     m = re.search(r"Video: \w+.*?, (\w+)(?:\([^)]*\))?, (\d+)x(\d+)", text)
@@ -358,7 +370,9 @@ def extract_cover(path: str | os.PathLike[str], at: str = "mid") -> bytes:
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
     if done.returncode != 0 or not done.stdout.startswith(b"\xff\xd8"):
-        raise EncodeError(f"could not extract a cover: {done.stderr.decode(errors='replace')[-300:]}")
+        raise EncodeError(
+            f"could not extract a cover: {done.stderr.decode(errors='replace')[-300:]}"
+        )
     return done.stdout
 
 
@@ -389,3 +403,34 @@ def encode_frames(
         enc.finish()
     reencoded = shrink_to_fit(out, max_bytes, duration) if max_bytes else False
     return EncodeResult(out, n_frames, out.stat().st_size, reencoded)
+
+
+def decode_frames(path: str | os.PathLike[str]) -> np.ndarray:
+    """All video frames of a file as (n, h, w, 3) uint8 BGR (for tests, previews and covers)."""
+    info = probe(path)
+    cmd = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path),
+        "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, check=False, timeout=300)
+    if done.returncode != 0:
+        raise EncodeError(
+            f"could not decode {Path(path).name}: {done.stderr.decode(errors='replace')[-300:]}"
+        )
+    frame_bytes = info.width * info.height * 3
+    n = len(done.stdout) // frame_bytes
+    return np.frombuffer(done.stdout[: n * frame_bytes], dtype=np.uint8).reshape(
+        n, info.height, info.width, 3
+    )
+
+
+def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16000) -> np.ndarray:
+    """The audio track as float32 mono."""
+    cmd = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-vn",
+        "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, check=False, timeout=300)
+    if done.returncode != 0:
+        raise EncodeError(f"could not decode audio of {Path(path).name}")
+    return np.frombuffer(done.stdout, dtype=np.float32).copy()

@@ -22,11 +22,11 @@ PARAMS = ("gap", "jaw", "width", "round", "press", "tuck", "raise")
 _SHAPES: dict[Viseme, tuple[float, ...]] = {
     Viseme.REST: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
     Viseme.MBP: (0.0, 0.0, -0.03, 0.0, 1.0, 0.0, 0.0),
-    Viseme.FV: (0.05, 0.02, 0.0, 0.0, 0.0, 1.0, 0.07),
-    Viseme.ROUND: (0.20, 0.10, -0.24, 1.0, 0.0, 0.0, 0.0),
-    Viseme.SPREAD: (0.12, 0.04, 0.14, 0.0, 0.0, 0.0, 0.04),
-    Viseme.OPEN: (0.42, 0.24, -0.04, 0.0, 0.0, 0.0, 0.02),
-    Viseme.MID: (0.16, 0.08, 0.04, 0.0, 0.0, 0.0, 0.02),
+    Viseme.FV: (0.06, 0.02, 0.0, 0.0, 0.0, 1.0, 0.07),
+    Viseme.ROUND: (0.24, 0.12, -0.24, 1.0, 0.0, 0.0, 0.0),
+    Viseme.SPREAD: (0.18, 0.06, 0.14, 0.0, 0.0, 0.0, 0.04),
+    Viseme.OPEN: (0.40, 0.24, -0.04, 0.0, 0.0, 0.0, 0.02),
+    Viseme.MID: (0.22, 0.10, 0.04, 0.0, 0.0, 0.0, 0.02),
 }
 SHAPE_MATRIX = np.array([_SHAPES[v] for v in VISEMES], dtype=np.float32)  # (n_visemes, n_params)
 _REST_ROW = VISEMES.index(Viseme.REST)
@@ -43,7 +43,7 @@ def shape_params(weights: np.ndarray, openness: float) -> dict[str, float]:
     if total > 1.0:
         w = w / total
     p = w @ SHAPE_MATRIX + max(0.0, 1.0 - float(w.sum())) * SHAPE_MATRIX[_REST_ROW]
-    amp = float(np.clip(0.2 + 1.0 * openness, 0.0, 1.25))
+    amp = float(np.clip(0.05 + 1.15 * openness, 0.0, 1.25))
     out = dict(zip(PARAMS, (float(x) for x in p), strict=True))
     out["gap"] *= amp
     out["jaw"] *= amp
@@ -154,7 +154,7 @@ class LipModel:
 
 _CAVITY = np.array([34, 28, 72], dtype=np.float32)  # BGR, dark red-brown
 _TONGUE = np.array([88, 92, 172], dtype=np.float32)
-_TEETH = np.array([172, 192, 208], dtype=np.float32)
+_TEETH = np.array([176, 198, 224], dtype=np.float32)
 # Tooth boundaries across the upper arch, in mouth widths from the centre line.
 _UPPER_SEAMS = (0.0, 0.15, 0.26, 0.34)
 _LOWER_SEAMS = (0.0, 0.08, 0.16, 0.23)
