@@ -24,6 +24,7 @@ from avatarbot.pipeline.audio_io import (
     encode_audio_bytes,
     temp_audio_path,
 )
+from avatarbot.pipeline.types import SpeechResult
 
 __all__ = [
     "AudioPreprocessor",
@@ -104,6 +105,13 @@ class AudioPreprocessor:
             max_bytes=self.max_bytes,
         )
         return samples, self.sample_rate
+
+    def load_speech(self, audio_path: str | Path) -> SpeechResult:
+        """An audio file as a SpeechResult without phonemes (for audio-driven videos)."""
+        samples, sr = self.load_audio(audio_path)
+        if float(np.max(np.abs(samples))) < 1e-4:
+            raise InvalidInput("audio is silent")
+        return SpeechResult(samples=samples, sample_rate=sr)
 
     def save_audio(
         self, audio_data: np.ndarray, output_path: str | Path, sr: int | None = None

@@ -54,6 +54,11 @@ class VoiceSynthesizer:
     def backend_name(self) -> str:
         return self.backend.name
 
+    @property
+    def supports_cloning(self) -> bool:
+        """Whether the backend can speak in a voice cloned from reference audio (speaker_wav)."""
+        return "speaker_wav" in inspect.signature(self.backend.synthesize).parameters
+
     def synthesize_speech(
         self,
         text: str,
@@ -72,8 +77,7 @@ class VoiceSynthesizer:
             "pitch": self.pitch if pitch is None else pitch,
         }
         if speaker_wav is not None:
-            params = inspect.signature(self.backend.synthesize).parameters
-            if "speaker_wav" not in params:
+            if not self.supports_cloning:
                 raise BackendUnavailable(
                     f"TTS backend {self.backend_name!r} cannot clone a voice from reference "
                     "audio; install and select a neural backend (coqui) for that"

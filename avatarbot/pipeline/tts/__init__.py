@@ -6,6 +6,10 @@ Neural backends (coqui, piper, an OpenAI-compatible server) register ahead of es
 always-available offline fallback:
 
     register_tts_backend(make_piper_backend, name="piper", priority=20)
+
+A factory is called once (the instance is cached) and must be cheap; so must availability()
+(look for the package / model file / configured URL, load nothing), because "auto" asks every
+backend ahead of the chosen one. Load models on the first synthesize() instead.
 """
 
 from __future__ import annotations
@@ -129,6 +133,15 @@ def get_tts_backend(name: str | None = "auto") -> TTSBackend:
     raise BackendUnavailable(f"unknown TTS backend {name!r} (known: {known})")
 
 
+def forget_tts_instances() -> None:
+    """Drop built backend instances (and remembered build errors) but keep the registrations:
+    the next call builds them again, e.g. after the configuration changed."""
+    with _lock:
+        for entry in _registry.values():
+            entry.instance = None
+            entry.error = ""
+
+
 def _reset_registry_for_tests() -> None:
     global _builtins_loaded
     with _lock:
@@ -138,6 +151,7 @@ def _reset_registry_for_tests() -> None:
 
 __all__ = [
     "DEFAULT_PRIORITIES",
+    "forget_tts_instances",
     "get_tts_backend",
     "list_tts_backends",
     "register_tts_backend",

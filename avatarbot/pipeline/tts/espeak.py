@@ -38,7 +38,7 @@ _PARAM_RANGE = 4
 _RATE_NORMAL = 175
 _RATE_MIN, _RATE_MAX = 80, 450
 
-DEFAULT_VOICE_FOR_LANGUAGE = {"cmn": "cmn", "en": "en-us"}
+DEFAULT_VOICE_FOR_LANGUAGE = {"cmn": "cmn", "en": "en-us", "ru": "ru", "ko": "ko"}
 RUN_GAP_S = 0.12  # pause between language runs of mixed text
 _STRESS_MARKS = "'," + "%="
 
@@ -341,11 +341,12 @@ class EspeakBackend:
             if chosen is None:
                 chosen = self._resolve_voice(DEFAULT_VOICE_FOR_LANGUAGE.get(lang, lang))
             return [(chosen, text)]
+        runs = split_language_runs(text)
         plan: list[tuple[_EspeakVoice, str]] = []
-        for lang, chunk in split_language_runs(text):
+        for lang, chunk in runs:
             if chosen is not None and normalize_language(chosen.code.split("-")[0]) == lang:
                 run_voice = chosen
-            elif chosen is not None and len(split_language_runs(text)) == 1:
+            elif chosen is not None and len(runs) == 1:
                 run_voice = chosen  # a single-language text: the caller's voice speaks it all
             else:
                 run_voice = self._resolve_voice(DEFAULT_VOICE_FOR_LANGUAGE[lang])

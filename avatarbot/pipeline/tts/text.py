@@ -27,14 +27,23 @@ LANGUAGE_ALIASES: dict[str, str] = {
     "english": "en",
 }
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_FULLWIDTH_ALNUM = re.compile(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
 _LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
 
 
 def check_text(text: str, *, max_chars: int = MAX_TEXT_CHARS) -> str:
-    """Return the stripped text, or raise InvalidInput when it is empty or too long."""
+    """Return the cleaned text, or raise InvalidInput when it is empty or too long.
+
+    Control characters become spaces (a NUL would end the C string early) and fullwidth
+    letters/digits become ASCII (else the Mandarin voice spells "Ｈｅｌｌｏ" letter by letter)."""
     if not isinstance(text, str):
         raise InvalidInput("text must be a string")
+    text = _CONTROL.sub(" ", text)
+    text = _FULLWIDTH_ALNUM.sub(lambda m: chr(ord(m.group()) - 0xFEE0), text)
     stripped = text.strip()
     if not stripped:
         raise InvalidInput("text is empty")
@@ -56,12 +65,22 @@ def _char_language(ch: str) -> str | None:
         return "cmn"
     if _LATIN_LETTER.match(ch):
         return "en"
+    if _CYRILLIC.match(ch):
+        return "ru"
+    if _HANGUL.match(ch):
+        return "ko"
     return None  # digits, spaces, punctuation: they follow their neighbours
 
 
 def detect_language(text: str) -> str:
-    """'cmn' when the text contains any Han character, else 'en'."""
-    return "cmn" if _HAN.search(text) else "en"
+    """The main language: 'cmn' when the text has any Han character, else the first run's."""
+    if _HAN.search(text):
+        return "cmn"
+    for ch in text:
+        lang = _char_language(ch)
+        if lang is not None:
+            return lang
+    return "en"
 
 
 def split_language_runs(text: str) -> list[tuple[str, str]]:

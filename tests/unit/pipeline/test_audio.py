@@ -191,3 +191,13 @@ def test_encode_roundtrip(tmp_path: Path, fmt: str, rate: int) -> None:
     assert encode_audio_bytes(tone, 22050, fmt)[:2] != b""
     with pytest.raises(InvalidInput, match="unsupported audio format"):
         encode_audio(tone, 22050, tmp_path / "x.xyz")
+
+
+def test_load_speech_for_audio_driven_video(speechlike_wav: Path, tmp_path: Path) -> None:
+    speech = AudioPreprocessor(sample_rate=22050).load_speech(speechlike_wav)
+    assert speech.sample_rate == 22050 and speech.phonemes == []
+    assert abs(speech.duration - 2.0) < 0.01
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(SR, dtype=np.float32), SR)
+    with pytest.raises(InvalidInput, match="silent"):
+        AudioPreprocessor().load_speech(silent)

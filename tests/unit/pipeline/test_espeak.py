@@ -104,7 +104,7 @@ def test_explicit_language_and_voice(backend: EspeakBackend) -> None:
     assert backend.synthesize("Hello", voice="English (America)").voice == "en-us"
     assert backend.synthesize("你好", language="zh").language == "cmn"
     with pytest.raises(InvalidInput, match="unknown voice"):
-        backend.synthesize("Hello", voice="klingon-x")
+        backend.synthesize("Hello", voice="no-such-voice-x")
 
 
 def test_speed_and_pitch_change_the_audio(backend: EspeakBackend) -> None:
@@ -185,6 +185,22 @@ def test_registry_priority_and_unavailable_backend() -> None:
         avail = dict(tts.list_tts_backends())
         assert not avail["fancy"].ok and avail["espeak"].ok
         assert [n for n, _ in tts.list_tts_backends()][:2] == ["fancy", "preferred"]
+        built = tts.get_tts_backend("preferred")
+        assert tts.get_tts_backend("preferred") is built  # cached
+        tts.forget_tts_instances()
+        assert tts.get_tts_backend("preferred") is not built
     finally:
         tts._reset_registry_for_tests()
     assert tts.get_tts_backend().name == "espeak"
+
+
+def test_text_cleanup_and_other_scripts(backend: EspeakBackend) -> None:
+    # A NUL must not cut the text short; fullwidth letters are read as a word, not spelled.
+    assert backend.synthesize("one\x00two three").duration > backend.synthesize("one").duration
+    fullwidth = backend.synthesize("Ｈｅｌｌｏ")
+    assert fullwidth.language == "en-us"
+    assert abs(fullwidth.duration - backend.synthesize("Hello").duration) < 0.05
+    assert backend.synthesize("Привет мир").language == "ru"
+    assert split_language_runs("안녕 hello") == [("ko", "안녕 "), ("en", "hello")]
+    with pytest.raises(InvalidInput, match="nothing speakable"):
+        backend.synthesize("。。。")
