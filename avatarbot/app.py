@@ -89,6 +89,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(config, run_migrations=run_migrations)
+        from avatarbot.pipeline.neural import register_neural_backends
+
+        register_neural_backends(config.settings)  # lazy factories: nothing heavy loads here
         app.state.services = services
         await start_services(services)
         _install_sighup(config)

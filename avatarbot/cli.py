@@ -10,6 +10,7 @@ import typer
 
 from avatarbot import __version__
 from avatarbot.pipeline.cli_voice import voice_app
+from avatarbot.pipeline.models_cli import app as models_app
 
 app = typer.Typer(
     name="avatarbot",
@@ -22,7 +23,9 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+
 app.add_typer(voice_app, name="voice")
+app.add_typer(models_app, name="models")
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -30,7 +30,7 @@ class ModelInfo:
     source_url: str
     description: str = ""
     memory_mb: int = 0  # rough resident size once loaded, for the LRU budget
-    dependencies: tuple[str, ...] = field(default_factory=tuple)  # python packages needed
+    dependencies: tuple[str, ...] = field(default_factory=tuple)  # pip names of packages needed
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,6 +112,6 @@ DEFAULT_CATALOGUE: tuple[ModelInfo, ...] = (
         source_url="https://huggingface.co/coqui/XTTS-v2",
         description="Coqui XTTS v2 multilingual TTS with voice cloning",
         memory_mb=2000,
-        dependencies=("TTS",),
+        dependencies=("coqui-tts",),
     ),
 )

@@ -22,6 +22,9 @@ from avatarbot.pipeline.download import DownloadProgress, download, file_sha256
 from avatarbot.pipeline.model_catalogue import DEFAULT_CATALOGUE, ModelFile, ModelInfo
 from avatarbot.pipeline.types import Availability
 
+# pip name -> import name, where they differ
+IMPORT_NAMES = {"coqui-tts": "TTS", "piper-tts": "piper"}
+
 
 @dataclass(frozen=True)
 class FileCheck:
@@ -134,8 +137,8 @@ class ModelManager:
                 f"licence {info.license} forbids commercial use and this deployment is commercial"
             )
         for dep in info.dependencies:
-            if importlib.util.find_spec(dep) is None:
-                return Availability.no(f"python package {dep!r} is not installed")
+            if importlib.util.find_spec(IMPORT_NAMES.get(dep, dep)) is None:
+                return Availability.no(f"python package {dep} is not installed (pip install {dep})")
         for file in info.files:
             path = self.file_path(info, file)
             if not path.is_file():

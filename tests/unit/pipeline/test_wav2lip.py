@@ -125,18 +125,40 @@ def _check_frames(frames: list[np.ndarray], job: AnimationJob) -> None:
 
 @pytest.mark.slow
 def test_generated_checkpoint_end_to_end_torch_to_mp4(official_checkpoint, tmp_path):
-    import imageio_ffmpeg
+    """Shipped default portrait (mediapipe face box) + speech -> Wav2Lip frames -> project mux."""
+    from avatarbot.pipeline.face import load_portrait
+    from avatarbot.pipeline.mux import encode_frames, probe
 
     models_dir = official_checkpoint.parent.parent
-    fixed_box = lambda img: (64, 70, 128, 128)  # noqa: E731
-    animator = Wav2LipAnimator(models_dir, runtime="torch", face_box_fn=fixed_box)
+    animator = Wav2LipAnimator(models_dir, runtime="torch")
     assert animator.availability().ok
     job = _job()
+    job.portrait_bgr = load_portrait(None, 256).image_bgr
     animator.runner()  # load outside the timing
     t0 = time.perf_counter()
     frames = list(animator.animate(job))
     per_frame_ms = (time.perf_counter() - t0) * 1000 / len(frames)
     print(f"wav2lip torch CPU: {per_frame_ms:.1f} ms/frame over {len(frames)} frames")
+    _check_frames(frames, job)
+    h, w = job.portrait_bgr.shape[:2]
+    result = encode_frames(
+        frames, job.speech.samples, job.speech.sample_rate, tmp_path / "w.mp4",
+        width=w, height=h, n_frames=len(frames),
+    )  # fmt: skip
+    info = probe(result.path)
+    assert info.stream("video").samples == len(frames)
+    assert info.stream("audio") is not None
+    assert info.duration == pytest.approx(len(frames) / 25, abs=0.1)
+
+
+@pytest.mark.slow
+def test_generated_face_through_imageio_ffmpeg(official_checkpoint, tmp_path):
+    import imageio_ffmpeg
+
+    fixed_box = lambda img: (64, 70, 128, 128)  # noqa: E731
+    animator = Wav2LipAnimator(official_checkpoint.parent.parent, face_box_fn=fixed_box)
+    job = _job()
+    frames = list(animator.animate(job))
     _check_frames(frames, job)
     mp4 = write_mp4(frames, job.speech.samples, job.speech.sample_rate, tmp_path / "w.mp4", 25)
     n, secs = imageio_ffmpeg.count_frames_and_secs(str(mp4))

@@ -31,14 +31,16 @@ def _haar_face_box(image_bgr: np.ndarray) -> Box | None:
 
 def default_face_box(image_bgr: np.ndarray) -> Box:
     """The video pipeline's detector if present, else a Haar cascade, else a centred guess."""
+    box = None
     try:
-        from avatarbot.pipeline.face import detect_face_box  # type: ignore[attr-defined]
+        from avatarbot.pipeline.face import detect_face_box  # mediapipe, video branch
     except ImportError:
         detect_face_box = None
-    box = None
     if detect_face_box is not None:
-        found = detect_face_box(image_bgr)
-        box = tuple(getattr(found, "box", found)) if found is not None else None
+        try:
+            box = tuple(detect_face_box(image_bgr))
+        except Exception:  # no face / several faces / mediapipe missing: try the cascade
+            box = None
     if box is None:
         box = _haar_face_box(image_bgr)
     if box is None:  # portraits are head-and-shoulders: face in the upper-middle
