@@ -196,3 +196,17 @@ def test_unavailable_without_checkpoint_names_the_file(tmp_path):
     assert not avail.ok and "models/wav2lip/wav2lip_gan.pth" in avail.reason
     with pytest.raises(BackendUnavailable, match=r"wav2lip_gan\.pth"):
         list(animator.animate(_job()))
+
+
+def test_shared_model_cache_holds_and_evicts_the_network(official_checkpoint, tmp_path):
+    from avatarbot.pipeline.models import ModelManager
+
+    manager = ModelManager(tmp_path, device="cpu", max_cache_size_gb=1.0)
+    animator = Wav2LipAnimator(official_checkpoint.parent.parent, model_cache=manager)
+    runner = animator.runner()
+    assert animator.runner() is runner
+    key = f"wav2lip:{official_checkpoint}"
+    assert manager.loaded_keys() == [key]
+    manager.get_loaded("other", object, 2**30)  # 1 GiB newcomer pushes Wav2Lip out
+    assert manager.loaded_keys() == ["other"]
+    assert animator.runner() is not runner  # reloaded on demand

@@ -6,6 +6,7 @@ import importlib.util
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,7 @@ class Wav2LipAnimator:
         device: str = "cpu",
         batch_size: int = 32,
         face_box_fn: facemod.FaceBoxFn | None = None,
+        model_cache: Any = None,  # a ModelManager: its LRU holds the loaded network
     ) -> None:
         self.models_dir = Path(models_dir)
         self.checkpoint = Path(checkpoint) if checkpoint else None
@@ -50,6 +52,7 @@ class Wav2LipAnimator:
         self.batch_size = batch_size
         self.face_box_fn = face_box_fn or facemod.default_face_box
         self._runner: Wav2LipRunner | None = None
+        self.model_cache = model_cache
         self._lock = threading.Lock()
 
     def _candidates(self) -> list[Path]:
@@ -87,12 +90,17 @@ class Wav2LipAnimator:
         names = " or ".join(p.name for p in self._candidates()[:3])
         return Availability.no(f"missing models/wav2lip/{names} (place the file by hand)")
 
-    def runner(self) -> Wav2LipRunner:
+    def runner(self) -> Any:
+        path = self.resolve_checkpoint()
+        if path is None:
+            raise BackendUnavailable(f"wav2lip: {self.availability().reason}")
+        if self.model_cache is not None:
+            # Ask the shared LRU every time: holding the runner here would defeat eviction.
+            return self.model_cache.get_loaded(
+                f"wav2lip:{path}", lambda: load_runner(path, self.device), path.stat().st_size
+            )
         with self._lock:
             if self._runner is None:
-                path = self.resolve_checkpoint()
-                if path is None:
-                    raise BackendUnavailable(f"wav2lip: {self.availability().reason}")
                 self._runner = load_runner(path, self.device)
             return self._runner
 

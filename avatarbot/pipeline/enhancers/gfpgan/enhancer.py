@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,11 +67,13 @@ class GFPGANEnhancer:
         runtime: str = "auto",  # auto | torch | onnx
         device: str = "cpu",
         strength: float = 1.0,  # 1 = fully restored face, 0 = original
+        model_cache: Any = None,  # a ModelManager: its LRU holds the loaded network
     ) -> None:
         self.models_dir = Path(models_dir)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.runtime, self.device, self.strength = runtime, device, float(strength)
         self._runner: GFPGANRunner | None = None
+        self.model_cache = model_cache
         self._lock = threading.Lock()
 
     def _candidates(self) -> list[Path]:
@@ -103,12 +106,17 @@ class GFPGANEnhancer:
         where = self.checkpoint or f"models/gfpgan/{self._candidates()[0].name}"
         return Availability.no(f"missing {where} (place the file by hand)")
 
-    def runner(self) -> GFPGANRunner:
+    def runner(self) -> Any:
+        path = self.resolve_checkpoint()
+        if path is None:
+            raise BackendUnavailable(f"gfpgan: {self.availability().reason}")
+        if self.model_cache is not None:
+            # Ask the shared LRU every time: holding the runner here would defeat eviction.
+            return self.model_cache.get_loaded(
+                f"gfpgan:{path}", lambda: load_runner(path, self.device), path.stat().st_size
+            )
         with self._lock:
             if self._runner is None:
-                path = self.resolve_checkpoint()
-                if path is None:
-                    raise BackendUnavailable(f"gfpgan: {self.availability().reason}")
                 self._runner = load_runner(path, self.device)
             return self._runner
 
