@@ -47,7 +47,22 @@ def official_checkpoint(tmp_path_factory) -> Path:
     path.parent.mkdir(parents=True)
     container = {
         "state_dict": {f"module.{k}": v for k, v in state.items()},
-        "optimizer": None,
+        # torch 1.1-era Adam state: id()-int keys, tuples, floats (trimmed to one parameter).
+        "optimizer": {
+            "state": {
+                140001: {"step": 7, "exp_avg": torch.zeros(16), "exp_avg_sq": torch.ones(16)}
+            },
+            "param_groups": [
+                {
+                    "lr": 1e-4,
+                    "betas": (0.5, 0.999),
+                    "eps": 1e-8,
+                    "weight_decay": 0,
+                    "amsgrad": False,
+                    "params": [140001],
+                }
+            ],
+        },
         "global_step": 1234,
         "global_epoch": 5,
     }

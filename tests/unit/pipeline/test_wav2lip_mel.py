@@ -68,3 +68,19 @@ def test_resampling_keeps_duration():
     assert len(out) == 16000
     with pytest.raises(ValueError):
         m.melspectrogram(np.zeros(0))
+
+
+def test_stft_matches_scipy_on_the_same_padding():
+    from scipy.signal import stft
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(16000)
+    ours = m._stft_magnitude(y)
+    padded = np.pad(y, m.N_FFT // 2, mode="reflect")
+    _, _, ref = stft(
+        padded, nperseg=m.WIN, noverlap=m.WIN - m.HOP, nfft=m.N_FFT, window="hann",
+        boundary=None, padded=False, detrend=False,
+    )  # fmt: skip
+    ref = np.abs(ref) * np.hanning(m.WIN + 1)[:-1].sum()  # scipy scales by 1 / sum(window)
+    assert ours.shape == ref.shape == (401, 81)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-6)
