@@ -22,6 +22,7 @@ from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.errors import AvatarbotError
 from avatarbot.health import health_report
+from avatarbot.integrations.wiring import start_channels, stop_channels, webhook_router
 from avatarbot.jobs.executor import LocalExecutor
 from avatarbot.jobs.progress import LocalProgressBus
 from avatarbot.logging_setup import configure_logging, request_id_var
@@ -55,9 +56,30 @@ async def build_services(config: ConfigManager, *, run_migrations: bool = True) 
 
 async def start_services(services: Services) -> None:
     await services.executor.start()
+    from avatarbot.plugins.service import PluginService
+
+    settings = services.settings
+    plugins = PluginService(settings.data_dir, media_dir=settings.media_dir)
+    await asyncio.to_thread(plugins.start)
+    services.plugins = plugins
+    # Agents after plugins: the default agent's tools include the plugins' tools.
+    await _start_agents(services)
+
+
+async def _start_agents(services: Services) -> None:
+    from avatarbot.agents.manager import AgentManager
+    from avatarbot.api.websocket import connection_registry
+
+    connection_registry(services)
+    services.agents = AgentManager(services)
+    await services.agents.start()
 
 
 async def stop_services(services: Services) -> None:
+    if services.agents is not None:
+        await services.agents.stop()
+    if services.plugins is not None:
+        await asyncio.to_thread(services.plugins.stop)
     await services.executor.stop()
     await services.bus.stop()
     services.redis.close()
@@ -94,11 +116,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         register_neural_backends(config.settings)  # lazy factories: nothing heavy loads here
         app.state.services = services
         await start_services(services)
+        await start_channels(services)
         _install_sighup(config)
         logger.info("avatarbot %s started (db=%s)", __version__, services.db.dialect)
         try:
             yield
         finally:
+            await stop_channels(services)
             await stop_services(services)
 
     app = FastAPI(
@@ -122,6 +146,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _add_exception_handlers(app)
     app.include_router(api_router)
+    app.include_router(webhook_router())  # /webhooks/*: signed by the platforms, no bearer token
     _add_core_routes(app)
     return app
 

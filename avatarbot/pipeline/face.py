@@ -90,6 +90,8 @@ def decode_image(data: bytes) -> np.ndarray:
             rgb = np.asarray(img.convert("RGB"))
     except InvalidInput:
         raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidInput("the image has too many pixels") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput("the image file is corrupt or not an image") from exc
     if min(rgb.shape[:2]) < 64:
@@ -273,8 +275,17 @@ def default_cache_dir() -> Path:
 _default_cache: FaceAnalysisCache | None = None
 
 
-def analyse_portrait(portrait: Portrait, cache: FaceAnalysisCache | None = None) -> FaceAnalysis:
+def analyse_portrait(
+    portrait: Portrait | str | os.PathLike[str],
+    cache: FaceAnalysisCache | None = None,
+    size: int = DEFAULT_SIZE,
+) -> FaceAnalysis:
+    """Cached analysis of a loaded portrait or of an image file (loaded at `size`).
+
+    Raises InvalidInput for unreadable images and for no face / several faces."""
     global _default_cache
+    if not isinstance(portrait, Portrait):
+        portrait = load_portrait(portrait, size)
     if cache is None:
         if _default_cache is None:
             _default_cache = FaceAnalysisCache(default_cache_dir())

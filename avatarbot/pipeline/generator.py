@@ -145,6 +145,8 @@ class VideoGenerator:
                 f"the text is too long ({len(cleaned)} characters; the limit is {self.max_text_chars})"
             )
         progress = render.get("progress")
+        # A bad portrait fails before any speech is synthesised.
+        portrait = F.load_portrait(image_path, render.get("size") or self.size)
         _report(progress, "tts", 0.0, "synthesising speech")
         t0 = time.perf_counter()
         speech = self._synthesizer().synthesize_speech(
@@ -161,7 +163,7 @@ class VideoGenerator:
                 f"the speech would last {speech.duration:.0f} s; the limit is {MAX_SECONDS:.0f} s"
             )
         _report(progress, "tts", 10.0, f"speech ready ({speech.duration:.1f} s)")
-        return self._render(speech, image_path, output_path, mode, {"tts": tts_ms}, **render)
+        return self._render(speech, portrait, output_path, mode, {"tts": tts_ms}, **render)
 
     def generate_from_audio(
         self,
@@ -177,6 +179,7 @@ class VideoGenerator:
         if audio_path is None:
             raise InvalidInput("an audio file is required")
         progress = render.get("progress")
+        portrait = F.load_portrait(image_path, render.get("size") or self.size)
         _report(progress, "audio", 0.0, "loading audio")
         t0 = time.perf_counter()
         pre = AudioPreprocessor(sample_rate=24000, max_seconds=MAX_SECONDS)
@@ -186,7 +189,7 @@ class VideoGenerator:
         speech = SpeechResult(samples=samples.astype(np.float32), sample_rate=rate)
         _report(progress, "audio", 10.0, f"audio ready ({speech.duration:.1f} s)")
         timings = {"audio": (time.perf_counter() - t0) * 1000}
-        return self._render(speech, image_path, output_path, mode, timings, **render)
+        return self._render(speech, portrait, output_path, mode, timings, **render)
 
     def generate_from_speech(
         self,
@@ -198,7 +201,8 @@ class VideoGenerator:
         **render: Any,
     ) -> GenerationResult:
         """Render already synthesised speech (used by the benchmark and tests)."""
-        return self._render(speech, image_path, output_path, mode, {}, **render)
+        portrait = F.load_portrait(image_path, render.get("size") or self.size)
+        return self._render(speech, portrait, output_path, mode, {}, **render)
 
     def cleanup(self) -> None:
         if self._synth is not None:
@@ -217,7 +221,7 @@ class VideoGenerator:
     def _render(
         self,
         speech: SpeechResult,
-        image_path: str | os.PathLike[str] | None,
+        portrait: F.Portrait,
         output_path: str | os.PathLike[str] | None,
         mode: str | Mode | None,
         timings: dict[str, float],
@@ -239,7 +243,7 @@ class VideoGenerator:
         _check(cancel_check)
         _report(progress, "analyse", 10.0, "analysing the portrait")
         t0 = time.perf_counter()
-        portrait = F.load_portrait(image_path, size or self.size)
+        del size  # already applied when the portrait was loaded
         analysis = F.analyse_portrait(portrait, self.face_cache)
         track = mouth_track(speech, FPS)
         timings["analyse"] = (time.perf_counter() - t0) * 1000
@@ -249,7 +253,9 @@ class VideoGenerator:
         enh: Enhancer | None = None
         if the_mode.enhanced:
             enh = get_enhancer(enhancer or self.enhancer_name)
-        job = AnimationJob(portrait.image_bgr, speech, track, the_mode, FPS, portrait.key)
+        job = AnimationJob(
+            portrait.image_bgr, speech, track, the_mode, FPS, portrait.key, self.seed
+        )
         h, w = portrait.image_bgr.shape[:2]
         n = track.n_frames
         out = (

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import re
-import struct
 import subprocess
 import tempfile
 import threading
@@ -22,7 +20,19 @@ from pathlib import Path
 import numpy as np
 
 from avatarbot.errors import AvatarbotError, Cancelled, InvalidInput
+from avatarbot.pipeline.mp4info import ProbeInfo, StreamInfo, ffmpeg_exe, probe
 from avatarbot.pipeline.types import FPS
+
+__all__ = [
+    "ProbeInfo",
+    "StreamInfo",
+    "decode_audio",
+    "decode_frames",
+    "encode_frames",
+    "extract_cover",
+    "ffmpeg_exe",
+    "probe",
+]
 
 AUDIO_RATE = 48000  # AAC priming is 1024 samples: 21 ms at 48 kHz, well inside the 40 ms budget
 AUDIO_BITRATE = 96_000
@@ -30,12 +40,6 @@ AUDIO_BITRATE = 96_000
 
 class EncodeError(AvatarbotError):
     code = "encode_failed"
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def pick_preset(width: int, height: int, duration: float, max_bytes: int | None) -> tuple[str, int]:
@@ -198,11 +202,11 @@ def shrink_to_fit(path: Path, max_bytes: int, duration: float) -> bool:
     audio_bps = 48_000
     for attempt in range(3):
         video_bps = int((max_bytes * 8 * (0.92 - 0.08 * attempt)) / max(duration, 0.1)) - audio_bps
+        if video_bps < 50_000:
+            raise InvalidInput(f"the video cannot fit into {max_bytes} bytes")
         scale = 1.0
         if video_bps < 0.04 * width * height * FPS:  # too few bits for this size: downscale too
             scale = max(0.4, (video_bps / (0.04 * width * height * FPS)) ** 0.5)
-        if video_bps < 50_000:
-            raise InvalidInput(f"the video cannot fit into {max_bytes} bytes")
         w2, h2 = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
         tmp = path.with_suffix(".fit.mp4")
         cmd = [
@@ -221,143 +225,6 @@ def shrink_to_fit(path: Path, max_bytes: int, duration: float) -> bool:
             return True
         tmp.unlink(missing_ok=True)
     raise InvalidInput(f"the video cannot fit into {max_bytes} bytes")
-
-
-# ---- probing -----------------------------------------------------------------------------------
-
-
-@dataclass
-class StreamInfo:
-    kind: str  # "video" | "audio"
-    codec: str  # h264, aac, ...
-    duration: float
-    samples: int  # frames for video, AAC packets for audio
-
-
-@dataclass
-class ProbeInfo:
-    streams: list[StreamInfo]
-    duration: float
-    size_bytes: int
-    faststart: bool
-    width: int = 0
-    height: int = 0
-    pix_fmt: str = ""
-    fps: float = 0.0
-
-    def stream(self, kind: str) -> StreamInfo | None:
-        return next((s for s in self.streams if s.kind == kind), None)
-
-
-_CODECS = {b"avc1": "h264", b"avc3": "h264", b"mp4a": "aac", b"hvc1": "hevc", b"hev1": "hevc"}
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
-
-
-def _boxes(data: bytes, start: int, end: int):  # type: ignore[no-untyped-def]
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        header = 8
-        if size == 1:
-            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header:
-            return
-        yield kind, pos + header, pos + size
-        pos += size
-
-
-def probe(path: str | os.PathLike[str]) -> ProbeInfo:
-    p = Path(path)
-    data = p.read_bytes()
-    top = [(k, s, e) for k, s, e in _boxes(data, 0, len(data))]
-    kinds = [k for k, _, _ in top]
-    if b"moov" not in kinds:
-        raise InvalidInput("not an MP4 file (no moov box)")
-    faststart = b"mdat" in kinds and kinds.index(b"moov") < kinds.index(b"mdat")
-    _, ms, me = top[kinds.index(b"moov")]
-    movie_scale = 1000
-    streams: list[StreamInfo] = []
-    for kind, s, e in _boxes(data, ms, me):
-        if kind == b"mvhd":
-            version = data[s]
-            movie_scale = struct.unpack(
-                ">I", data[s + (20 if version else 12) : s + (24 if version else 16)]
-            )[0]
-        elif kind == b"trak":
-            streams.append(_track(data, s, e, movie_scale))
-    info = ProbeInfo(streams, 0.0, len(data), faststart)
-    info.duration = max((st.duration for st in streams), default=0.0)
-    _add_ffmpeg_details(p, info)
-    return info
-
-
-def _track(data: bytes, s: int, e: int, movie_scale: int) -> StreamInfo:
-    found: dict[str, object] = {}
-
-    def walk(a: int, b: int) -> None:
-        for kind, cs, ce in _boxes(data, a, b):
-            if kind in _CONTAINERS:
-                walk(cs, ce)
-            elif kind == b"tkhd":
-                v = data[cs]
-                off = cs + (28 if v else 20)
-                found["tkhd"] = struct.unpack(
-                    ">Q" if v else ">I", data[off : off + (8 if v else 4)]
-                )[0]
-            elif kind == b"mdhd":
-                v = data[cs]
-                off = cs + (20 if v else 12)
-                scale = struct.unpack(">I", data[off : off + 4])[0]
-                dur = struct.unpack(">Q" if v else ">I", data[off + 4 : off + (12 if v else 8)])[0]
-                found["mdhd"] = (scale, dur)
-            elif kind == b"hdlr":
-                found["handler"] = data[cs + 8 : cs + 12]
-            elif kind == b"stsd":
-                found["codec"] = data[cs + 12 : cs + 16]
-            elif kind == b"stsz":
-                found["samples"] = struct.unpack(">I", data[cs + 8 : cs + 12])[0]
-            elif kind == b"elst":
-                v = data[cs]
-                if struct.unpack(">I", data[cs + 4 : cs + 8])[0] >= 1:
-                    off = cs + 8
-                    found["elst"] = struct.unpack(
-                        ">Q" if v else ">I", data[off : off + (8 if v else 4)]
-                    )[0]
-
-    walk(s, e)
-    handler = found.get("handler", b"")
-    kind = {b"vide": "video", b"soun": "audio"}.get(handler, handler.decode(errors="replace"))  # type: ignore[union-attr]
-    codec_tag = found.get("codec", b"")
-    codec = _CODECS.get(codec_tag, codec_tag.decode(errors="replace"))  # type: ignore[union-attr,arg-type]
-    # The edit list (tkhd duration) is the presented length: it excludes the AAC priming samples.
-    if "elst" in found:
-        duration = int(found["elst"]) / movie_scale  # type: ignore[call-overload]
-    elif "tkhd" in found:
-        duration = int(found["tkhd"]) / movie_scale  # type: ignore[call-overload]
-    else:
-        scale, dur = found.get("mdhd", (1, 0))  # type: ignore[misc]
-        duration = dur / scale
-    return StreamInfo(kind, codec, float(duration), int(found.get("samples", 0)))  # type: ignore[call-overload]
-
-
-def _add_ffmpeg_details(path: Path, info: ProbeInfo) -> None:
-    """pix_fmt, size and fps are easiest read from ffmpeg's own description of the input."""
-    done = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    text = done.stderr.decode(errors="replace")
-    m = re.search(r"Video: \w+.*?, (\w+)(?:\([^)]*\))?, (\d+)x(\d+)", text)
-    if m:
-        info.pix_fmt, info.width, info.height = m.group(1), int(m.group(2)), int(m.group(3))
-    f = re.search(r"([\d.]+) fps", text)
-    if f:
-        info.fps = float(f.group(1))
 
 
 def extract_cover(path: str | os.PathLike[str], at: str = "mid") -> bytes:

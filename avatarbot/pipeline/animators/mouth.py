@@ -154,7 +154,7 @@ class LipModel:
 
 _CAVITY = np.array([34, 28, 72], dtype=np.float32)  # BGR, dark red-brown
 _TONGUE = np.array([88, 92, 172], dtype=np.float32)
-_TEETH = np.array([176, 198, 224], dtype=np.float32)
+_TEETH = np.array([182, 205, 230], dtype=np.float32)
 # Tooth boundaries across the upper arch, in mouth widths from the centre line.
 _UPPER_SEAMS = (0.0, 0.15, 0.26, 0.34)
 _LOWER_SEAMS = (0.0, 0.08, 0.16, 0.23)
@@ -229,5 +229,38 @@ def draw_interior(
     pts = np.round((poly - np.array([x0, y0], np.float32)) * 16).astype(np.int32)
     cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=4)
     alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] / 255.0
+    # Lips overhang the opening: everything just inside their edge sits in their shadow.
+    sigma = max(1.0, 0.035 * w)
+    inside = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma)
+    layer *= (0.55 + 0.45 * np.clip(inside * 2.0 - 0.4, 0.0, 1.0))[..., None]
     roi = img[y0:y1, x0:x1].astype(np.float32)
     img[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + layer * alpha, 0, 255).astype(np.uint8)
+
+
+def draw_lip_seam(img: np.ndarray, dst: np.ndarray, mf: MouthFrame) -> None:
+    """A soft dark line where closed lips meet (the filled-in portrait has none of its own)."""
+    import cv2
+
+    upper = dst[list(F.LIPS_INNER_UPPER)]
+    lower = dst[list(F.LIPS_INNER_LOWER)]
+    line = (upper + lower) / 2.0
+    x0, y0 = np.floor(line.min(axis=0)).astype(int) - 3
+    x1, y1 = np.ceil(line.max(axis=0)).astype(int) + 4
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 3 or y1 - y0 < 2:
+        return
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    pts = np.round((line - np.array([x0, y0], np.float32)) * 16).astype(np.int32)
+    cv2.polylines(
+        mask,
+        [pts],
+        False,
+        255,
+        thickness=max(1, int(mf.width * 0.02)),
+        lineType=cv2.LINE_AA,
+        shift=4,
+    )
+    alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] / 255.0 * 0.55
+    roi = img[y0:y1, x0:x1].astype(np.float32)
+    img[y0:y1, x0:x1] = (roi * (1.0 - alpha) + roi * 0.35 * alpha).astype(np.uint8)

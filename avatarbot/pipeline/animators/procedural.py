@@ -44,6 +44,9 @@ class FaceRig:
     pivot: tuple[float, float]  # neck point the head turns around
     face_height: float
     tone: float  # portrait brightness, scales the painted mouth interior
+    base: np.ndarray | None = (
+        None  # the portrait with its open mouth filled in (None: closed already)
+    )
 
 
 def build_rig(image_bgr: np.ndarray, landmarks: np.ndarray) -> FaceRig:
@@ -134,7 +137,27 @@ def build_rig(image_bgr: np.ndarray, landmarks: np.ndarray) -> FaceRig:
     gray = cv2.cvtColor(image_bgr[y : y + bh, x : x + bw], cv2.COLOR_BGR2GRAY)
     tone = float(np.clip(np.median(gray) / 150.0, 0.55, 1.1)) if gray.size else 1.0
     return FaceRig(src, warper, mf, lips, skin_ids, wts.astype(np.float32), jaw, blink,
-                   head_mask, head_box, pivot, face_height, tone)  # fmt: skip
+                   head_mask, head_box, pivot, face_height, tone, _filled_mouth(image_bgr, lm, mf, lips))  # fmt: skip
+
+
+def _filled_mouth(
+    image_bgr: np.ndarray, lm: np.ndarray, mf: M.MouthFrame, lips: M.LipModel
+) -> np.ndarray | None:
+    """For a portrait that already shows teeth or an open mouth: the same image with the opening
+    (and a rim around it, where the detected contour sits inside the dark edge) filled with lip
+    colour, so closing the lips leaves no dark band between them."""
+    import cv2
+
+    if float(lips.src_gap.max(initial=0.0)) < 0.025:
+        return None
+    poly = M.inner_polygon(lm)
+    mask = np.zeros(image_bgr.shape[:2], dtype=np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 255)
+    rim = max(2, round(0.05 * mf.width))
+    mask = cv2.dilate(
+        mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
+    )
+    return cv2.inpaint(image_bgr, mask, rim, cv2.INPAINT_TELEA)
 
 
 def _head_mask(
@@ -254,14 +277,14 @@ class ProceduralAnimator:
 
         track = job.track
         n = track.n_frames
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.seed if job.seed is None else job.seed)
         blinks = blink_curve(n, job.fps, rng)
         motion = (
             head_motion(track.openness.astype(np.float32), job.fps, rng)
             if job.mode.moves_head
             else None
         )
-        portrait = job.portrait_bgr
+        portrait = rig.base if rig.base is not None else job.portrait_bgr
         mf = rig.mframe
         disp = np.zeros_like(rig.src)
         x0, y0, x1, y1 = rig.head_box
@@ -279,6 +302,8 @@ class ProceduralAnimator:
             dst = rig.src + disp
             frame = rig.warper.warp(portrait, dst)
             M.draw_interior(frame, M.inner_polygon(dst), mf, p, rig.tone)
+            if rig.base is not None:
+                M.draw_lip_seam(frame, dst, mf)
             if motion is not None:
                 rot, dx, dy, scale = (float(v) for v in motion[i])
                 m = cv2.getRotationMatrix2D(rig.pivot, rot, scale)

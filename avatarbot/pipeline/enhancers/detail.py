@@ -7,6 +7,8 @@ frame shows no box edge. A few milliseconds per frame at 512 px.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from avatarbot.pipeline.types import Availability
@@ -19,7 +21,7 @@ class DetailEnhancer:
         self.strength = float(np.clip(strength, 0.0, 1.0))
         self.margin = margin
         self._masks: dict[tuple[int, int], np.ndarray] = {}
-        self._clahe = None
+        self._local = threading.local()  # a CLAHE object per thread: workers share this enhancer
 
     def availability(self) -> Availability:
         try:
@@ -52,9 +54,10 @@ class DetailEnhancer:
         roi = frame_bgr[y0:y1, x0:x1]
         smooth = cv2.bilateralFilter(roi, 5, 18, 5)
         lab = cv2.cvtColor(smooth, cv2.COLOR_BGR2LAB)
-        if self._clahe is None:
-            self._clahe = cv2.createCLAHE(clipLimit=1.6, tileGridSize=(4, 4))
-        lab[..., 0] = self._clahe.apply(lab[..., 0])
+        clahe = getattr(self._local, "clahe", None)
+        if clahe is None:
+            clahe = self._local.clahe = cv2.createCLAHE(clipLimit=1.6, tileGridSize=(4, 4))
+        lab[..., 0] = clahe.apply(lab[..., 0])
         detailed = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
         blur = cv2.GaussianBlur(detailed, (0, 0), 1.2)
         sharp = cv2.addWeighted(detailed, 1.5, blur, -0.5, 0)
