@@ -29,6 +29,7 @@ from avatarbot.services import Services
 from avatarbot.storage import migrate
 from avatarbot.storage.db import Database
 from avatarbot.storage.redis import RedisManager
+from avatarbot.web import mount_console
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     _add_exception_handlers(app)
     app.include_router(api_router)
     _add_core_routes(app)
+    mount_console(app)
     return app
 
 

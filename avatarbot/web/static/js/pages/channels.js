@@ -1,0 +1,59 @@
+// Channels: Feishu / WeCom status from /health and the webhook URLs to paste into each platform.
+
+import { api } from "../api.js";
+import { t } from "../i18n.js";
+import { errorText, h, pill, toast } from "../ui.js";
+
+function copyField(value, testid) {
+  const input = h("input", { type: "text", readOnly: true, value, dataset: { testid } });
+  const copy = h("button.btn.small.secondary", { type: "button", text: t("channels.copy"), on: { click: async () => {
+    input.select();
+    try {
+      await navigator.clipboard.writeText(value);
+    } catch {
+      document.execCommand?.("copy");
+    }
+    toast(t("channels.copied"));
+  } } });
+  return h("div.copy-field", {}, input, copy);
+}
+
+function statusOf(entry) {
+  if (!entry) return "disabled";
+  if (typeof entry === "string") return entry.split(":")[0];
+  return entry.status || "ok";
+}
+
+export async function render(view) {
+  view.append(h("h1", { text: t("nav.channels") }));
+  let health = null;
+  try {
+    health = await api("/health", { absolute: true });
+  } catch (err) {
+    view.append(h("p.error-text", { text: errorText(err) }));
+  }
+  const channels = health?.components?.channels || {};
+  const platforms = [
+    { key: "feishu", path: "/webhooks/feishu", steps: "channels.feishuSteps" },
+    { key: "wecom", path: "/webhooks/wecom", steps: "channels.wecomSteps" },
+  ];
+  const cards = platforms.map((p) => {
+    const entry = channels[p.key];
+    const reason = typeof entry === "object" ? entry?.reason || entry?.detail || "" : "";
+    return h("section.panel", { dataset: { testid: `channel-${p.key}` } },
+      h("div.row", {}, h("h2", { text: t(`channels.${p.key}`) }), h("span.spacer"), pill(statusOf(entry))),
+      reason ? h("p.small.muted", { text: reason }) : null,
+      h("p.small", { text: t("channels.webhookUrl") }),
+      copyField(`${location.origin}${p.path}`, `webhook-${p.key}`),
+      h("p.small.muted", { text: t(p.steps) }));
+  });
+  view.append(h("div.grid2", {}, cards));
+  if (health) {
+    const rows = Object.entries(health.components || {}).filter(([k]) => k !== "channels");
+    view.append(h("section.panel", {}, h("h2", { text: t("channels.health") }),
+      h("div.table-wrap", {}, h("table.list", {}, h("tbody", {}, rows.map(([name, entry]) => h("tr", {},
+        h("td", { dataset: { label: t("common.name") } }, h("strong", { text: name })),
+        h("td", { dataset: { label: t("common.status") } }, pill(statusOf(entry))),
+        h("td.small.muted", { text: typeof entry === "object" ? entry.reason || entry.executor || entry.dialect || entry.model || "" : "" }))))))));
+  }
+}
