@@ -142,6 +142,12 @@ def _token(page: Any) -> str:
     return str(token)
 
 
+def _screenshot(page: Any, name: str) -> None:
+    # Full-page shots of a scrolled page draw the sticky header mid-page: start at the top.
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
 def _api_has(url: str, route: str) -> bool:
     paths = httpx.get(f"{url}/openapi.json", timeout=10).json()["paths"]
     return f"/api/v1{route}" in paths
@@ -194,7 +200,7 @@ def test_first_run_login_and_video_in_chat(console_url: str, watched: Watched) -
     result = httpx.get(f"{console_url}{tasks[0]['result_url']}", headers=headers)
     assert result.headers["content-type"] == "video/mp4" and result.content[4:8] == b"ftyp"
 
-    page.screenshot(path=str(SCREENSHOTS / "chat.png"), full_page=True)
+    _screenshot(page, "chat")
     assert watched.take_problems() == []
 
 
@@ -232,7 +238,7 @@ def test_agent_and_schedule_created_in_ui_show_over_rest(
     assert created and created[0]["cron"] == "30 8 * * 1-5"
     assert created[0]["agent"] == "weather_bot"
     assert created[0]["target"]["chat_id"] == "oc_e2e_chat"
-    page.screenshot(path=str(SCREENSHOTS / "schedules.png"), full_page=True)
+    _screenshot(page, "schedules-created")
     assert watched.take_problems() == []
 
 
@@ -248,15 +254,20 @@ def test_every_page_renders_cleanly(console_url: str, watched: Watched, width: i
         page.wait_for_load_state("networkidle")
         overflow = page.evaluate("document.scrollingElement.scrollWidth")
         assert overflow <= width, f"{name} at {width} px is {overflow} px wide"
-        suffix = "" if width > 400 else "-375"
-        page.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=True)
+        _screenshot(page, name if width > 400 else f"{name}-375")
         assert watched.take_problems() == [], name
-    # The language switch flips the UI text and is remembered.
+    # The language switch flips the UI text and is remembered across reloads.
+    page.goto(f"{console_url}/#/tasks")
+    page.locator("nav a[data-route=tasks]", has_text="Tasks").wait_for(state="attached")
     page.locator("#lang-toggle").click()
-    lang = page.evaluate("document.documentElement.lang")
-    page.wait_for_load_state("networkidle")
+    page.locator("nav a[data-route=tasks]", has_text="任务").wait_for(state="attached")
+    page.locator("[data-testid=tasks-list] table, [data-testid=tasks-list] p").first.wait_for()
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
     page.reload()
-    assert page.evaluate("document.documentElement.lang") == lang
+    page.locator("nav a[data-route=tasks]", has_text="任务").wait_for(state="attached")
+    if width <= 400:
+        _screenshot(page, "tasks-zh-375")
     page.locator("#lang-toggle").click()
-    assert page.evaluate("document.documentElement.lang") != lang
+    page.locator("nav a[data-route=tasks]", has_text="Tasks").wait_for(state="attached")
+    assert page.evaluate("document.documentElement.lang") == "en"
     assert watched.take_problems() == []

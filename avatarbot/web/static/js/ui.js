@@ -1,6 +1,6 @@
 // Small DOM helpers. Text always goes in via textContent, never innerHTML.
 
-import { t } from "./i18n.js";
+import { getLang, t } from "./i18n.js";
 
 /** h("div.cls#id", {attrs, on: {click}}, ...children) */
 export function h(spec, attrs = {}, ...children) {
@@ -85,7 +85,7 @@ export function table(columns, rows, emptyKey = "common.empty") {
 export function formatTime(value) {
   if (!value) return "";
   const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString(getLang() === "zh" ? "zh-CN" : "en");
 }
 
 /** Run an async action from a button: disable while running, toast failures. */

@@ -5,17 +5,17 @@ import { t } from "../i18n.js";
 import { errorText, h, pill, toast } from "../ui.js";
 
 function copyField(value, testid) {
-  const input = h("input", { type: "text", readOnly: true, value, dataset: { testid } });
+  const code = h("code", { text: value, dataset: { testid } });
   const copy = h("button.btn.small.secondary", { type: "button", text: t("channels.copy"), on: { click: async () => {
-    input.select();
     try {
       await navigator.clipboard.writeText(value);
+      toast(t("channels.copied"));
     } catch {
-      document.execCommand?.("copy");
+      // Plain http on another host has no clipboard API: select the text for Ctrl+C instead.
+      getSelection().selectAllChildren(code);
     }
-    toast(t("channels.copied"));
   } } });
-  return h("div.copy-field", {}, input, copy);
+  return h("div.copy-field", {}, code, copy);
 }
 
 function statusOf(entry) {

@@ -70,10 +70,14 @@ export async function render(view) {
     return el;
   };
   const attached = new Set();
-  const attachTask = (bubble, taskId) => {
+  const attachTask = (bubble, taskId, onReady) => {
     if (attached.has(taskId)) return;
     attached.add(taskId);
-    bubble.append(taskMediaCard(taskId, { onDone: (player) => { player.addEventListener("loadedmetadata", scroll); scroll(); } }));
+    bubble.append(taskMediaCard(taskId, { onDone: (player) => {
+      player.addEventListener("loadedmetadata", scroll);
+      onReady?.();
+      scroll();
+    } }));
     scroll();
   };
   addMessage("system", t("chat.welcome"));
@@ -88,8 +92,9 @@ export async function render(view) {
     if (humanSelect.value) body.digital_human_id = humanSelect.value;
     const answer = await api("/digital-human/generate", { json: body });
     const taskId = answer.task_id ?? answer.id ?? answer.task?.id;
-    bubble.querySelector(".text").textContent = t("chat.videoQueued");
-    attachTask(bubble, taskId);
+    const label = bubble.querySelector(".text");
+    label.textContent = t("chat.videoQueued");
+    attachTask(bubble, taskId, () => { label.textContent = t("chat.videoReady"); });
   }
 
   async function fallback(text) {
