@@ -9,6 +9,7 @@ import sys
 import typer
 
 from avatarbot import __version__
+from avatarbot.pipeline.cli_voice import voice_app
 
 app = typer.Typer(
     name="avatarbot",
@@ -21,6 +22,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(voice_app, name="voice")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -60,6 +62,7 @@ def serve(
         factory=False,
         log_config=None,
         ws="websockets",
+        access_log=False,  # our middleware logs each request with its request id
     )
 
 

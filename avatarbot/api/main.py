@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from avatarbot.api.routers import admin, auth, tasks
+from avatarbot.api.routers import admin, auth, digital_humans, tasks, voice
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(admin.router)
 api_router.include_router(tasks.router)
+api_router.include_router(digital_humans.router)
+api_router.include_router(voice.router)

@@ -1,0 +1,235 @@
+"""Digital humans: a named portrait (+ optional voice profile) and video generation from it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import or_, select
+
+from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
+from avatarbot.api.uploads import read_upload
+from avatarbot.errors import InvalidInput, NotFound, PermissionDenied
+from avatarbot.pipeline import service as pipeline_service
+from avatarbot.storage.base import new_id
+from avatarbot.storage.models import DigitalHuman, User, VoiceProfile
+
+router = APIRouter(prefix="/digital-human", tags=["digital humans"])
+
+IMAGE_SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".m4a", ".amr", ".opus", ".flac", ".webm")
+
+
+class DigitalHumanPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    description: str
+    voice_profile_id: str | None
+    default_mode: str
+    is_builtin: bool
+    created_at: datetime
+    portrait_url: str = ""
+
+    @classmethod
+    def of(cls, human: DigitalHuman) -> DigitalHumanPublic:
+        public = cls.model_validate(human)
+        public.portrait_url = f"/api/v1/digital-human/{human.id}/portrait"
+        return public
+
+
+class GenerateRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    digital_human_id: str | None = None
+    mode: str | None = None
+    voice: str | None = Field(default=None, max_length=100)
+
+
+class GenerateResponse(BaseModel):
+    task_id: str
+    status: str
+    status_url: str
+    result_url: str
+
+
+def _check_access(human: DigitalHuman, user: User) -> None:
+    if human.user_id not in (None, user.id) and not user.is_superuser:
+        raise NotFound(f"digital human {human.id} not found")
+
+
+async def _get_visible(session: SessionDep, human_id: str, user: User) -> DigitalHuman:
+    human = await session.get(DigitalHuman, human_id)
+    if human is None:
+        raise NotFound(f"digital human {human_id} not found")
+    _check_access(human, user)
+    return human
+
+
+def _validate_portrait(path: Path) -> None:
+    """Reject images without exactly one detectable face (blocking: run in a thread)."""
+    from avatarbot.pipeline.face import analyse_portrait
+
+    analyse_portrait(path)
+
+
+@router.post("/create", response_model=DigitalHumanPublic, status_code=status.HTTP_201_CREATED)
+async def create_digital_human(
+    user: CurrentUser,
+    services: ServicesDep,
+    session: SessionDep,
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+    image: Annotated[UploadFile, File(description="Portrait: JPEG, PNG or WebP, one face")],
+    description: Annotated[str, Form(max_length=2000)] = "",
+    voice_profile_id: Annotated[str | None, Form()] = None,
+    default_mode: Annotated[str | None, Form()] = None,
+) -> DigitalHumanPublic:
+    """Create a digital human from an uploaded portrait (checked for exactly one face)."""
+    settings = services.settings
+    mode = pipeline_service.validate_mode(default_mode, settings.pipeline.default_mode)
+    if voice_profile_id and await session.get(VoiceProfile, voice_profile_id) is None:
+        raise InvalidInput(f"voice profile {voice_profile_id} not found")
+    data = await read_upload(image, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
+    suffix = IMAGE_SUFFIXES.get(image.content_type or "", Path(image.filename or "").suffix.lower())
+    if suffix not in IMAGE_SUFFIXES.values():
+        raise InvalidInput("the portrait must be a JPEG, PNG or WebP image")
+    human_id = new_id()
+    folder = settings.data_dir / "digital_humans" / human_id
+    path = folder / f"portrait{suffix}"
+
+    def _store() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        try:
+            _validate_portrait(path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # nothing half-written stays behind
+            raise
+
+    await asyncio.to_thread(_store)
+    human = DigitalHuman(
+        id=human_id,
+        user_id=user.id,
+        name=name,
+        description=description,
+        image_path=str(path),
+        voice_profile_id=voice_profile_id or None,
+        default_mode=mode.value,
+    )
+    session.add(human)
+    await session.commit()
+    await session.refresh(human)
+    return DigitalHumanPublic.of(human)
+
+
+@router.post("/generate", response_model=GenerateResponse, status_code=status.HTTP_202_ACCEPTED)
+async def generate_video(
+    user: CurrentUser,
+    services: ServicesDep,
+    session: SessionDep,
+    body: GenerateRequest,
+) -> GenerateResponse:
+    """Start a video of a digital human speaking `text`; poll the task or watch WS /ws/progress."""
+    if body.digital_human_id:
+        await _get_visible(session, body.digital_human_id, user)
+    task = await pipeline_service.create_video_task(
+        services,
+        text=body.text,
+        digital_human_id=body.digital_human_id,
+        mode=body.mode,
+        voice=body.voice,
+        user_id=user.id,
+    )
+    return _accepted(task.id, task.status.value)
+
+
+@router.post(
+    "/generate-from-audio", response_model=GenerateResponse, status_code=status.HTTP_202_ACCEPTED
+)
+async def generate_video_from_audio(
+    user: CurrentUser,
+    services: ServicesDep,
+    session: SessionDep,
+    audio: Annotated[UploadFile, File(description="Speech: wav, mp3, ogg, m4a, amr, ...")],
+    digital_human_id: Annotated[str | None, Form()] = None,
+    mode: Annotated[str | None, Form()] = None,
+) -> GenerateResponse:
+    """Start a video of a digital human lip-syncing an uploaded recording."""
+    if digital_human_id:
+        await _get_visible(session, digital_human_id, user)
+    settings = services.settings
+    suffix = Path(audio.filename or "").suffix.lower()
+    if suffix not in AUDIO_SUFFIXES:
+        raise InvalidInput(
+            f"unsupported audio type {suffix or '(none)'}; use one of {AUDIO_SUFFIXES}"
+        )
+    data = await read_upload(audio, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
+    path = settings.media_dir / "uploads" / f"{new_id()}{suffix}"
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(path.write_bytes, data)
+    task = await pipeline_service.create_video_task(
+        services,
+        audio_path=str(path),
+        digital_human_id=digital_human_id,
+        mode=mode,
+        user_id=user.id,
+        name=f"audio: {audio.filename or path.name}"[:60],
+    )
+    return _accepted(task.id, task.status.value)
+
+
+def _accepted(task_id: str, task_status: str) -> GenerateResponse:
+    return GenerateResponse(
+        task_id=task_id,
+        status=task_status,
+        status_url=f"/api/v1/tasks/{task_id}",
+        result_url=f"/api/v1/tasks/{task_id}/result",
+    )
+
+
+@router.get("/list", response_model=list[DigitalHumanPublic])
+async def list_digital_humans(
+    user: CurrentUser, services: ServicesDep, session: SessionDep
+) -> list[DigitalHumanPublic]:
+    """Your digital humans plus the built-in ones (all of them for superusers)."""
+    await pipeline_service.ensure_default_digital_human(services)
+    stmt = select(DigitalHuman).order_by(DigitalHuman.created_at)
+    if not user.is_superuser:
+        stmt = stmt.where(or_(DigitalHuman.user_id == user.id, DigitalHuman.user_id.is_(None)))
+    return [DigitalHumanPublic.of(h) for h in (await session.scalars(stmt)).all()]
+
+
+@router.get("/{human_id}", response_model=DigitalHumanPublic)
+async def read_digital_human(
+    human_id: str, user: CurrentUser, session: SessionDep
+) -> DigitalHumanPublic:
+    """One digital human."""
+    return DigitalHumanPublic.of(await _get_visible(session, human_id, user))
+
+
+@router.get("/{human_id}/portrait")
+async def read_portrait(human_id: str, user: CurrentUser, session: SessionDep) -> object:
+    """The portrait image."""
+    from fastapi.responses import FileResponse
+
+    human = await _get_visible(session, human_id, user)
+    return FileResponse(human.image_path)
+
+
+@router.delete("/{human_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_digital_human(
+    human_id: str, user: CurrentUser, services: ServicesDep, session: SessionDep
+) -> None:
+    """Delete a digital human and its stored files (built-in ones cannot be deleted)."""
+    human = await _get_visible(session, human_id, user)
+    if human.is_builtin:
+        raise PermissionDenied("the built-in digital human cannot be deleted")
+    folder = services.settings.data_dir / "digital_humans" / human.id
+    await session.delete(human)
+    await session.commit()
+    await asyncio.to_thread(shutil.rmtree, folder, True)

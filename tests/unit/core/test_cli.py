@@ -1,0 +1,56 @@
+"""The `avatarbot` command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run(args: list[str], tmp_path: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AVATARBOT_")},
+        "PYTHONPATH": str(REPO_ROOT),
+        "AVATARBOT_DATA_DIR": str(tmp_path / "data"),
+        "AVATARBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "avatarbot", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("args", [[], ["serve"], ["db"], ["user"], ["user", "create"]])
+def test_help_everywhere(args: list[str], tmp_path: Path) -> None:
+    out = _run([*args, "--help"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Usage" in out.stdout
+
+
+def test_db_and_user_commands(tmp_path: Path) -> None:
+    out = _run(["db", "upgrade"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "database at 0001" in out.stdout
+    out = _run(["db", "current"], tmp_path)
+    assert "current: 0001" in out.stdout
+    out = _run(
+        ["user", "create", "--email", "root@example.com", "--superuser"],
+        tmp_path,
+        stdin="long enough password\n",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "superuser=True" in out.stdout
+    out = _run(["user", "create", "--email", "root@example.com"], tmp_path, stdin="another pass\n")
+    assert out.returncode == 2 and "already exists" in out.stderr
+    out = _run(["user", "create", "--email", "x@example.com"], tmp_path, stdin="short\n")
+    assert out.returncode == 2 and "at least 8" in out.stderr
