@@ -58,7 +58,7 @@ const en = {
   "schedules.output": "Output", "schedules.text": "Text", "schedules.video": "Video",
   "schedules.platform": "Send to", "schedules.webhook": "Group-robot webhook", "schedules.chatId": "Chat id",
   "schedules.url": "Webhook URL", "schedules.target": "Target", "schedules.runNow": "Run now",
-  "schedules.started": "Started", "schedules.nextRuns": "Next runs", "schedules.badCron": "Invalid cron",
+  "schedules.started": "Started", "schedules.next": "Next", "schedules.nextRuns": "Next runs", "schedules.badCron": "Invalid cron",
   "schedules.promptExample": "Summarise today's key news in three sentences.",
 
   "plugins.list": "Plugins", "plugins.version": "Version", "plugins.tools": "Tools", "plugins.reload": "Reload",
@@ -132,7 +132,7 @@ const zh = {
   "schedules.output": "输出", "schedules.text": "文本", "schedules.video": "视频",
   "schedules.platform": "发送到", "schedules.webhook": "群机器人 Webhook", "schedules.chatId": "会话 ID",
   "schedules.url": "Webhook 地址", "schedules.target": "目标", "schedules.runNow": "立即运行",
-  "schedules.started": "已开始", "schedules.nextRuns": "接下来的运行时间", "schedules.badCron": "Cron 表达式无效",
+  "schedules.started": "已开始", "schedules.next": "下次", "schedules.nextRuns": "接下来的运行时间", "schedules.badCron": "Cron 表达式无效",
   "schedules.promptExample": "用三句话总结今天的重要新闻。",
 
   "plugins.list": "插件列表", "plugins.version": "版本", "plugins.tools": "工具", "plugins.reload": "重新加载",

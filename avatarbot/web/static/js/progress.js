@@ -35,24 +35,40 @@ function normalise(raw) {
   };
 }
 
+// WS /ws/progress comes with the jobs API (the scheduler's routes are its visible sign in
+// /openapi.json, which lists no WebSocket routes). Protocol: subscribe to task ids, then
+// "snapshot" (current state) and "progress" frames arrive for them.
 async function openSocket() {
   if (socket || !socketWanted) return;
-  if (!(await hasRoute("/ws/connections"))) return; // no progress socket on this server: poll only
-  socket = new WebSocket(wsUrl("/ws/progress"));
-  socket.onmessage = (ev) => {
+  if (!(await hasRoute("/scheduler/list"))) return; // no progress socket on this server: poll only
+  if (socket) return;
+  const ws = new WebSocket(wsUrl("/ws/progress"));
+  socket = ws;
+  ws.onopen = () => subscribe([...watchers.keys()]);
+  ws.onmessage = (ev) => {
     let data;
     try { data = JSON.parse(ev.data); } catch { return; }
-    const events = Array.isArray(data) ? data : [data];
-    for (const e of events) {
-      const id = e.task_id ?? e.id;
-      if (id && watchers.has(id) && (e.type === undefined || e.type === "progress")) emit(id, normalise(e));
-    }
+    for (const e of Array.isArray(data) ? data : [data]) feedProgress(e);
   };
-  socket.onclose = () => {
-    socket = null;
+  ws.onclose = () => {
+    if (socket === ws) socket = null;
     if (socketWanted && watchers.size) reconnectTimer = setTimeout(openSocket, 2000);
   };
-  socket.onerror = () => { /* onclose follows; polling keeps the bars moving meanwhile */ };
+  ws.onerror = () => { /* onclose follows; polling keeps the bars moving meanwhile */ };
+}
+
+function subscribe(taskIds) {
+  if (socket && socket.readyState === WebSocket.OPEN && taskIds.length) {
+    socket.send(JSON.stringify({ type: "subscribe", task_ids: taskIds }));
+  }
+}
+
+/** Feed a progress/snapshot frame from any socket (the agent socket forwards them too). */
+export function feedProgress(frame) {
+  const id = frame && (frame.task_id ?? (frame.type === "snapshot" ? frame.id : undefined));
+  if (!id || !watchers.has(id)) return;
+  if (frame.type && !["progress", "snapshot"].includes(frame.type)) return;
+  emit(id, normalise(frame));
 }
 
 function closeSocket() {
@@ -73,7 +89,9 @@ async function poll(taskId) {
         return;
       }
     }
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    // Slower when the socket carries the events: the poll is then only the safety net.
+    const open = socket && socket.readyState === WebSocket.OPEN;
+    await new Promise((r) => setTimeout(r, open ? 3 * POLL_MS : POLL_MS));
   }
 }
 
@@ -88,6 +106,7 @@ export function watchTask(taskId, onUpdate) {
   if (first) watchers.set(taskId, new Set());
   watchers.get(taskId).add(onUpdate);
   socketWanted = true;
+  if (first) subscribe([taskId]);
   openSocket();
   if (first) poll(taskId);
   return () => watchers.get(taskId)?.delete(onUpdate);

@@ -14,6 +14,7 @@ export async function render(view) {
     view.append(notAvailable(t("nav.agents")));
     return;
   }
+  const humans = (await hasRoute("/digital-human/list")) ? await api("/digital-human/list").then(listOf).catch(() => []) : [];
   const listPanel = h("section.panel", { dataset: { testid: "agents-list" } });
   const formPanel = h("section.panel");
   view.append(h("div.grid2", {}, formPanel, listPanel));
@@ -28,18 +29,20 @@ export async function render(view) {
     const checks = h("div.checks", {}, CAPABILITIES.map((c) => h("label", {},
       h("input", { type: "checkbox", name: "capabilities", value: c, checked: caps.has(c), dataset: { group: "1" } }), c)));
     const brain = select("brain", [["auto", "auto"], ["rules", "rules"], ["llm", "llm"]], agent?.brain || "auto");
+    const human = select("digital_human_id", [["", t("chat.defaultHuman")], ...humans.map((d) => [d.id, d.name])], agent?.digital_human_id || "");
     const error = h("p.error-text");
     const submit = h("button.btn", { type: "submit", text: t(agent ? "common.save" : "common.create") });
     const form = h("form", { dataset: { testid: "agent-form" } },
       h("h2", { text: t(agent ? "agents.edit" : "agents.new") }),
       field("common.name", name), field("common.description", description), field("agents.prompt", prompt),
       h("div.field", {}, h("span.small.muted", { text: t("agents.capabilities") }), checks),
-      field("agents.brain", brain), error,
+      field("agents.brain", brain), field("chat.human", human), error,
       h("div.row", {}, submit, agent ? h("button.btn.secondary", { type: "button", text: t("common.cancel"), on: { click: () => drawForm() } }) : null));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       error.textContent = "";
       const body = formValues(form);
+      body.digital_human_id ||= null;
       submit.disabled = true;
       try {
         if (editing) await api(`/agents/${encodeURIComponent(editing.name)}`, { method: "PUT", json: body });

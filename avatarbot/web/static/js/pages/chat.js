@@ -5,20 +5,22 @@
 import { api, hasRoute, wsUrl } from "../api.js";
 import { t } from "../i18n.js";
 import { taskMediaCard } from "../media.js";
+import { feedProgress } from "../progress.js";
 import { errorText, field, h, select } from "../ui.js";
 
 const PREFS = "avatarbot.chat";
 
-function taskIdsIn(frame) {
-  const ids = new Set();
+/** [{task_id, kind}] mentioned by an agent frame ("task" frames, answer media, results). */
+function tasksIn(frame) {
+  const found = new Map();
   const visit = (o) => {
     if (!o || typeof o !== "object") return;
     if (Array.isArray(o)) { o.forEach(visit); return; }
-    if (typeof o.task_id === "string") ids.add(o.task_id);
+    if (typeof o.task_id === "string" && !found.has(o.task_id)) found.set(o.task_id, o.kind || "video");
     visit(o.result); visit(o.media); visit(o.attachments); visit(o.data);
   };
   visit(frame);
-  return [...ids];
+  return [...found].map(([id, kind]) => ({ id, kind }));
 }
 
 function frameText(frame) {
@@ -70,10 +72,10 @@ export async function render(view) {
     return el;
   };
   const attached = new Set();
-  const attachTask = (bubble, taskId, onReady) => {
+  const attachTask = (bubble, taskId, onReady, kind = "video") => {
     if (attached.has(taskId)) return;
     attached.add(taskId);
-    bubble.append(taskMediaCard(taskId, { onDone: (player) => {
+    bubble.append(taskMediaCard(taskId, { kind: kind === "audio" || kind === "voice" ? "audio" : "video", onDone: (player) => {
       player.addEventListener("loadedmetadata", scroll);
       onReady?.();
       scroll();
@@ -134,26 +136,35 @@ export async function render(view) {
     return span;
   }
 
+  // Agent socket frames: ready, token*, tool_call, tool_result, task, answer, then progress
+  // frames for the tasks the agent started (they are routed to the media cards).
   function onFrame(frame) {
-    const type = frame.type || frame.event;
+    const type = frame.type;
+    if (type === "progress" || type === "snapshot") {
+      feedProgress(frame);
+      return;
+    }
     if (type === "error") {
-      addMessage("system", frame.detail || frame.message || frameText(frame) || "error");
+      addMessage("system", frame.detail || frame.message || "error");
       current = null;
       return;
     }
-    if (type === "ready" || type === "pong" || type === "hello") return;
+    if (!["token", "tool_call", "tool_result", "task", "answer"].includes(type)) return;
     current ??= addMessage("bot", "");
     if (type === "token") {
       bubbleText(current).textContent += frameText(frame);
-    } else if (type === "tool_call" || type === "tool_result") {
-      const name = frame.name || frame.tool || frame.tool_name || "tool";
-      if (type === "tool_call") current.append(h("div"), h("span.tool", { text: `⚙ ${name}` }));
-    } else if (type === "answer" || type === "done" || type === "final") {
+    } else if (type === "tool_call") {
+      current.append(h("div.tool", { text: `⚙ ${frame.name || frame.tool || "tool"}` }));
+    } else if (type === "answer") {
+      // The answer's text is the whole reply; it replaces what the tokens streamed.
       const text = frameText(frame);
-      if (text && !bubbleText(current).textContent.trim()) bubbleText(current).textContent = text;
+      if (text) bubbleText(current).textContent = text;
     }
-    for (const id of taskIdsIn(frame)) attachTask(current, id);
-    if (type === "answer" || type === "done" || type === "final") current = null;
+    for (const task of tasksIn(frame)) attachTask(current, task.id, null, task.kind);
+    if (type === "answer") {
+      if (!bubbleText(current).textContent.trim() && !current.querySelector(".media-card")) current.remove();
+      current = null;
+    }
     scroll();
   }
 
@@ -161,7 +172,7 @@ export async function render(view) {
     try {
       const ws = socket && socket.readyState === WebSocket.OPEN ? socket : await connect();
       current = null;
-      const message = { type: "message", text, channel: "web" };
+      const message = { type: "message", text };
       if (agentSelect.value) message.agent = agentSelect.value;
       if (humanSelect.value) message.digital_human_id = humanSelect.value;
       ws.send(JSON.stringify(message));

@@ -1,6 +1,6 @@
 // Digital humans: upload a portrait (with a face preview), pick a voice, preview a short clip.
 
-import { api, hasRoute } from "../api.js";
+import { api, hasRoute, objectUrl } from "../api.js";
 import { t } from "../i18n.js";
 import { taskMediaCard } from "../media.js";
 import { busy, errorText, field, h, notAvailable, select, table, toast } from "../ui.js";
@@ -19,6 +19,13 @@ function drawFaceBox(preview, img, face) {
   const sx = w <= 1 ? img.clientWidth : img.clientWidth / img.naturalWidth;
   const sy = hgt <= 1 ? img.clientHeight : img.clientHeight / img.naturalHeight;
   preview.append(h("div.face-box", { style: `left:${x * sx}px;top:${y * sy}px;width:${w * sx}px;height:${hgt * sy}px` }));
+}
+
+/** The stored portrait (it needs the bearer token, so it comes as a blob). */
+function thumbnail(human) {
+  const img = h("img.thumb", { alt: human.name, width: 48, height: 48 });
+  if (human.portrait_url) objectUrl(human.portrait_url).then((url) => { img.src = url; }).catch(() => {});
+  return img;
 }
 
 export async function render(view) {
@@ -89,6 +96,7 @@ export async function render(view) {
     try {
       const humans = listOf(await api("/digital-human/list"));
       listPanel.replaceChildren(h("h2", { text: t("humans.list") }), table([
+        { key: "humans.portrait", cell: (d) => thumbnail(d) },
         { key: "common.name", cell: (d) => [h("strong", { text: d.name }), d.is_builtin ? h("span.small.muted", { text: ` (${t("humans.builtin")})` }) : null] },
         { key: "humans.voice", cell: (d) => voices.find((v) => v.id === d.voice_profile_id)?.name || t("humans.defaultVoice") },
         { key: "humans.mode", cell: (d) => d.default_mode || "" },

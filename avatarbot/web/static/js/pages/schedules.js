@@ -3,7 +3,7 @@
 import { api, hasRoute } from "../api.js";
 import { describeCron, nextRuns } from "../cron.js";
 import { getLang, t } from "../i18n.js";
-import { busy, errorText, field, h, notAvailable, pill, select, table, toast } from "../ui.js";
+import { busy, errorText, field, formatTime, h, notAvailable, pill, select, table, toast } from "../ui.js";
 
 const listOf = (answer) => answer.items ?? answer.data ?? answer;
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -98,13 +98,14 @@ export async function render(view) {
       const schedules = listOf(await api("/scheduler/list"));
       listPanel.replaceChildren(h("h2", { text: t("schedules.list") }), table([
         { key: "common.name", cell: (s) => h("strong", { text: s.name }) },
-        { key: "schedules.cron", cell: (s) => [h("code", { text: s.cron }), h("div.small.muted", { text: safeDescribe(s.cron) })] },
+        { key: "schedules.cron", cell: (s) => [h("code", { text: s.cron }), h("div.small.muted", { text: `${safeDescribe(s.cron)} (${s.timezone || "UTC"})` }),
+          s.next_runs?.length ? h("div.small.muted", { text: `${t("schedules.next")}: ${formatTime(s.next_runs[0])}` }) : null] },
         { key: "schedules.target", cell: (s) => `${s.target?.platform || ""} ${s.target?.chat_id || s.target?.url || ""}` },
         { key: "common.status", cell: (s) => pill(s.enabled ? "enabled" : "disabled") },
         { actions: true, cell: (s) => [
           h("button.btn.small.secondary", { type: "button", text: t("schedules.runNow"), on: { click: (ev) => busy(ev.target, async () => {
-            await api(`/scheduler/${encodeURIComponent(s.id)}/run`, { method: "POST" });
-            toast(t("schedules.started"));
+            const run = await api(`/scheduler/${encodeURIComponent(s.id)}/run`, { method: "POST" });
+            toast(run?.error ? `${t("status.failed")}: ${run.error}` : `${t("schedules.started")}${run?.status ? ` (${t(`status.${run.status}`, {}, run.status)})` : ""}`, run?.error ? "error" : "info");
           }) } }), " ",
           h("button.btn.small.secondary", { type: "button", text: t(s.enabled ? "common.disable" : "common.enable"), on: { click: (ev) => busy(ev.target, async () => {
             await api(`/scheduler/${encodeURIComponent(s.id)}`, { method: "PUT", json: { enabled: !s.enabled } });
