@@ -218,7 +218,7 @@ def test_agent_and_schedule_created_in_ui_show_over_rest(
     form.locator("input[name=name]").fill("weather_bot")
     form.locator("textarea[name=prompt]").fill("You report the weather briefly.")
     form.locator("button[type=submit]").click()
-    page.locator("[data-testid=agents-list] tr[data-id=weather_bot]").wait_for()
+    page.locator("[data-testid=agents-list] tr[data-name=weather_bot]").wait_for()
     agents = httpx.get(f"{console_url}/api/v1/agents/list", headers=headers).json()
     agents = agents.get("items", agents) if isinstance(agents, dict) else agents
     assert "weather_bot" in [a["name"] for a in agents]
@@ -252,6 +252,7 @@ def test_every_page_renders_cleanly(console_url: str, watched: Watched, width: i
         page.goto(f"{console_url}/#/{name}")
         page.locator(f"nav a[data-route={name}].active").wait_for(state="attached")
         page.wait_for_load_state("networkidle")
+        page.wait_for_function("[...document.images].every((i) => i.complete)")
         overflow = page.evaluate("document.scrollingElement.scrollWidth")
         assert overflow <= width, f"{name} at {width} px is {overflow} px wide"
         _screenshot(page, name if width > 400 else f"{name}-375")

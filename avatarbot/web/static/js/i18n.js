@@ -41,7 +41,7 @@ const en = {
   "task.queued": "queued", "task.download": "Download", "task.resultError": "Could not load the result",
 
   "agents.list": "Agents", "agents.new": "New agent", "agents.edit": "Edit agent", "agents.prompt": "System prompt",
-  "agents.capabilities": "Capabilities", "agents.brain": "Brain",
+  "agents.capabilities": "Capabilities", "agents.brain": "Brain", "agents.default": "default",
 
   "humans.list": "Digital humans", "humans.new": "New digital human", "humans.portrait": "Portrait",
   "humans.portraitHint": "A front-facing photo, one face, JPEG or PNG.", "humans.voice": "Voice",
@@ -58,7 +58,7 @@ const en = {
   "schedules.output": "Output", "schedules.text": "Text", "schedules.video": "Video",
   "schedules.platform": "Send to", "schedules.webhook": "Group-robot webhook", "schedules.chatId": "Chat id",
   "schedules.url": "Webhook URL", "schedules.target": "Target", "schedules.runNow": "Run now",
-  "schedules.started": "Started", "schedules.next": "Next", "schedules.nextRuns": "Next runs", "schedules.badCron": "Invalid cron",
+  "schedules.started": "Started", "schedules.when": "When", "schedules.next": "Next", "schedules.nextRuns": "Next runs", "schedules.badCron": "Invalid cron",
   "schedules.promptExample": "Summarise today's key news in three sentences.",
 
   "plugins.list": "Plugins", "plugins.version": "Version", "plugins.tools": "Tools", "plugins.reload": "Reload",
@@ -115,7 +115,7 @@ const zh = {
   "task.queued": "排队中", "task.download": "下载", "task.resultError": "无法加载结果",
 
   "agents.list": "智能体列表", "agents.new": "新建智能体", "agents.edit": "编辑智能体", "agents.prompt": "系统提示词",
-  "agents.capabilities": "能力", "agents.brain": "大脑",
+  "agents.capabilities": "能力", "agents.brain": "大脑", "agents.default": "默认",
 
   "humans.list": "数字人列表", "humans.new": "新建数字人", "humans.portrait": "人像照片",
   "humans.portraitHint": "正面照片，只含一张人脸，JPEG 或 PNG。", "humans.voice": "声音",
@@ -132,7 +132,7 @@ const zh = {
   "schedules.output": "输出", "schedules.text": "文本", "schedules.video": "视频",
   "schedules.platform": "发送到", "schedules.webhook": "群机器人 Webhook", "schedules.chatId": "会话 ID",
   "schedules.url": "Webhook 地址", "schedules.target": "目标", "schedules.runNow": "立即运行",
-  "schedules.started": "已开始", "schedules.next": "下次", "schedules.nextRuns": "接下来的运行时间", "schedules.badCron": "Cron 表达式无效",
+  "schedules.started": "已开始", "schedules.when": "时间", "schedules.next": "下次", "schedules.nextRuns": "接下来的运行时间", "schedules.badCron": "Cron 表达式无效",
   "schedules.promptExample": "用三句话总结今天的重要新闻。",
 
   "plugins.list": "插件列表", "plugins.version": "版本", "plugins.tools": "工具", "plugins.reload": "重新加载",

@@ -77,7 +77,7 @@ export function setProgress(el, percent, state = "") {
 export function table(columns, rows, emptyKey = "common.empty") {
   if (!rows.length) return h("p.empty", { text: t(emptyKey) });
   const head = h("thead", {}, h("tr", {}, columns.map((c) => h("th", { text: c.key ? t(c.key) : "" }))));
-  const body = h("tbody", {}, rows.map((row) => h("tr", { dataset: { id: String(row.id ?? row.name ?? "") } },
+  const body = h("tbody", {}, rows.map((row) => h("tr", { dataset: { id: String(row.id ?? ""), name: String(row.name ?? "") } },
     columns.map((c) => h(c.actions ? "td.actions" : "td", c.key ? { dataset: { label: t(c.key) } } : {}, c.cell(row))))));
   return h("div.table-wrap", {}, h("table.list", {}, head, body));
 }

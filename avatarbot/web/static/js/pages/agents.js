@@ -4,7 +4,8 @@ import { api, hasRoute } from "../api.js";
 import { t } from "../i18n.js";
 import { busy, errorText, field, formValues, h, notAvailable, select, table, toast } from "../ui.js";
 
-const CAPABILITIES = ["video", "voice", "plugins", "web"];
+// The agents domain knows these; plugin-provided ones an agent already has are kept as extra boxes.
+const CAPABILITIES = ["video", "voice", "plugins", "schedule"];
 
 const listOf = (answer) => answer.items ?? answer.data ?? answer;
 
@@ -26,7 +27,8 @@ export async function render(view) {
     const prompt = h("textarea", { name: "prompt", text: agent?.prompt || "" });
     const description = h("input", { name: "description", value: agent?.description || "" });
     const caps = new Set(agent?.capabilities ?? ["video", "voice"]);
-    const checks = h("div.checks", {}, CAPABILITIES.map((c) => h("label", {},
+    const names = [...new Set([...CAPABILITIES, ...caps])];
+    const checks = h("div.checks", {}, names.map((c) => h("label", {},
       h("input", { type: "checkbox", name: "capabilities", value: c, checked: caps.has(c), dataset: { group: "1" } }), c)));
     const brain = select("brain", [["auto", "auto"], ["rules", "rules"], ["llm", "llm"]], agent?.brain || "auto");
     const human = select("digital_human_id", [["", t("chat.defaultHuman")], ...humans.map((d) => [d.id, d.name])], agent?.digital_human_id || "");
@@ -63,7 +65,8 @@ export async function render(view) {
     try {
       const agents = listOf(await api("/agents/list"));
       listPanel.replaceChildren(h("h2", { text: t("agents.list") }), table([
-        { key: "common.name", cell: (a) => h("strong", { text: a.name }) },
+        { key: "common.name", cell: (a) => [h("strong", { text: a.name }), a.is_default ? h("span.small.muted", { text: ` (${t("agents.default")})` }) : null,
+          a.description ? h("div.small.muted", { text: a.description }) : null] },
         { key: "agents.capabilities", cell: (a) => (a.capabilities || []).join(", ") },
         { key: "agents.brain", cell: (a) => a.brain || "auto" },
         { actions: true, cell: (a) => [

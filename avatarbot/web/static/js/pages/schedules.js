@@ -91,14 +91,15 @@ export async function render(view) {
   });
   syncTarget();
   refreshPreview();
-  view.append(h("div.grid2", {}, h("section.panel", {}, form), listPanel));
+  // The list has more columns than the others: full width above the form.
+  view.append(listPanel, h("section.panel", {}, form));
 
   const load = async () => {
     try {
       const schedules = listOf(await api("/scheduler/list"));
       listPanel.replaceChildren(h("h2", { text: t("schedules.list") }), table([
         { key: "common.name", cell: (s) => h("strong", { text: s.name }) },
-        { key: "schedules.cron", cell: (s) => [h("code", { text: s.cron }), h("div.small.muted", { text: `${safeDescribe(s.cron)} (${s.timezone || "UTC"})` }),
+        { key: "schedules.when", cell: (s) => [h("code", { text: s.cron }), h("div.small.muted", { text: `${safeDescribe(s.cron)} (${s.timezone || "UTC"})` }),
           s.next_runs?.length ? h("div.small.muted", { text: `${t("schedules.next")}: ${formatTime(s.next_runs[0])}` }) : null] },
         { key: "schedules.target", cell: (s) => `${s.target?.platform || ""} ${s.target?.chat_id || s.target?.url || ""}` },
         { key: "common.status", cell: (s) => pill(s.enabled ? "enabled" : "disabled") },
