@@ -63,8 +63,9 @@ const en = {
 
   "plugins.list": "Plugins", "plugins.version": "Version", "plugins.tools": "Tools", "plugins.reload": "Reload",
   "plugins.reloadAll": "Reload all plugins", "plugins.reloaded": "Reloaded", "plugins.install": "Install a plugin",
-  "plugins.archive": "Plugin archive (.zip / .tar.gz)", "plugins.fromRegistry": "…or a name from the registry",
+  "plugins.archive": "Plugin archive (.zip / .whl / .tar.gz)", "plugins.fromRegistry": "…or a name from the registry",
   "plugins.registryName": "plugin name", "plugins.installed": "Installed",
+  "plugins.sha256": "SHA-256 of the archive", "plugins.sha256Hint": "Filled in automatically on https or localhost; otherwise paste the published digest.",
   "plugins.pickSomething": "Choose an archive or type a registry name.",
 
   "tasks.all": "All", "tasks.task": "Task", "tasks.progress": "Progress", "tasks.error": "Error",
@@ -137,8 +138,9 @@ const zh = {
 
   "plugins.list": "插件列表", "plugins.version": "版本", "plugins.tools": "工具", "plugins.reload": "重新加载",
   "plugins.reloadAll": "重新加载全部插件", "plugins.reloaded": "已重新加载", "plugins.install": "安装插件",
-  "plugins.archive": "插件包（.zip / .tar.gz）", "plugins.fromRegistry": "…或插件仓库中的名称",
+  "plugins.archive": "插件包（.zip / .whl / .tar.gz）", "plugins.fromRegistry": "…或插件仓库中的名称",
   "plugins.registryName": "插件名称", "plugins.installed": "已安装",
+  "plugins.sha256": "插件包的 SHA-256", "plugins.sha256Hint": "在 https 或 localhost 下自动计算；否则请粘贴发布方提供的摘要。",
   "plugins.pickSomething": "请选择插件包或输入插件名称。",
 
   "tasks.all": "全部", "tasks.task": "任务", "tasks.progress": "进度", "tasks.error": "错误",
