@@ -204,6 +204,24 @@ def test_first_run_login_and_video_in_chat(console_url: str, watched: Watched) -
     assert watched.take_problems() == []
 
 
+def test_natural_language_reaches_the_agent(console_url: str, watched: Watched) -> None:
+    if not _api_has(console_url, "/agents/list"):
+        pytest.skip("this checkout has no agents API yet (agents branch)")
+    page = watched.page
+    page.goto(f"{console_url}/#/chat")
+    page.locator("[data-testid=chat-clear]").click()
+    page.locator("[data-testid=chat-input]").fill("which digital humans are there?")
+    page.locator("[data-testid=chat-send]").click()
+    answer = page.locator("[data-testid=msg-bot]").last
+    answer.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=msg-bot]')]"
+        ".some((m) => m.innerText.includes('Ava'))"
+    )
+    assert page.locator("[data-testid=msg-user]").count() == 1  # cleared before
+    assert watched.take_problems() == []
+
+
 def test_agent_and_schedule_created_in_ui_show_over_rest(
     console_url: str, watched: Watched
 ) -> None:
@@ -239,6 +257,55 @@ def test_agent_and_schedule_created_in_ui_show_over_rest(
     assert created[0]["agent"] == "weather_bot"
     assert created[0]["target"]["chat_id"] == "oc_e2e_chat"
     _screenshot(page, "schedules-created")
+    assert watched.take_problems() == []
+
+
+def test_admin_pages_drive_their_apis(console_url: str, watched: Watched) -> None:
+    page = watched.page
+    page.set_viewport_size({"width": 1280, "height": 860})
+    headers = {"Authorization": f"Bearer {_token(page)}"}
+
+    page.goto(f"{console_url}/#/channels")
+    feishu = page.locator("[data-testid=webhook-feishu]")
+    assert feishu.inner_text() == f"{console_url}/webhooks/feishu"
+    assert page.locator("[data-testid=webhook-wecom]").inner_text() == (
+        f"{console_url}/webhooks/wecom"
+    )
+
+    if _api_has(console_url, "/voice/profiles"):
+        page.goto(f"{console_url}/#/voices")
+        page.locator("form input[name=name]").fill("narrator")
+        page.locator("form button[type=submit]").click()
+        row = page.locator("[data-testid=voices-list] tr[data-name=narrator]")
+        row.locator("button", has_text="Play sample").click()
+        page.wait_for_function(
+            "() => { const a = document.querySelector('audio[src^=blob]');"
+            " return a && a.readyState >= 1 && a.duration > 0; }"
+        )
+        profiles = httpx.get(f"{console_url}/api/v1/voice/profiles", headers=headers).json()
+        assert "narrator" in [p["name"] for p in profiles]
+
+    if _api_has(console_url, "/plugins/list"):
+        page.goto(f"{console_url}/#/plugins")
+        row = page.locator("[data-testid=plugins-list] tr[data-name=video_editor]")
+        row.locator("button", has_text="Disable").click()
+        row.locator("button", has_text="Enable").wait_for()
+        listed = httpx.get(f"{console_url}/api/v1/plugins/list", headers=headers).json()
+        state = {p["name"]: p["enabled"] for p in listed["plugins"]}
+        assert state["video_editor"] is False
+        row.locator("button", has_text="Enable").click()
+        row.locator("button", has_text="Disable").wait_for()
+        listed = httpx.get(f"{console_url}/api/v1/plugins/list", headers=headers).json()
+        assert {p["name"]: p["enabled"] for p in listed["plugins"]}["video_editor"] is True
+
+    page.goto(f"{console_url}/#/tasks")
+    first = page.locator("[data-testid=tasks-list] tbody tr").first
+    assert "completed" in first.inner_text()
+    first.locator("button", has_text="View").click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('[data-testid=media-card] video');"
+        " return v && v.readyState >= 1 && v.duration > 0; }"
+    )
     assert watched.take_problems() == []
 
 

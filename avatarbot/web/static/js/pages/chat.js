@@ -38,13 +38,15 @@ export async function render(view) {
   const input = h("textarea", { name: "message", rows: 1, placeholder: t("chat.placeholder"), dataset: { testid: "chat-input" } });
   const sendButton = h("button.btn", { type: "submit", text: t("chat.send"), dataset: { testid: "chat-send" } });
   const composer = h("form.composer", {}, input, sendButton);
+  const clearButton = h("button.btn.small.secondary", { type: "button", text: t("chat.clear"), dataset: { testid: "chat-clear" } });
 
   view.append(h("div.chat", {},
     h("aside.panel.chat-side", {},
       h("h2", { text: t("chat.title") }),
       field("chat.agent", agentSelect, hasAgents ? null : t("chat.noAgents")),
       field("chat.human", humanSelect),
-      h("p.small.muted", { text: t("chat.hint") })),
+      h("p.small.muted", { text: t("chat.hint") }),
+      h("div.row", {}, clearButton)),
     h("section.panel.chat-main", {}, messages, composer)));
 
   const savePrefs = () => localStorage.setItem(PREFS, JSON.stringify({ agent: agentSelect.value, human: humanSelect.value }));
@@ -198,6 +200,18 @@ export async function render(view) {
       ev.preventDefault();
       composer.requestSubmit();
     }
+  });
+  // A fresh start: the page forgets the messages and the agent its conversation memory.
+  clearButton.addEventListener("click", () => {
+    messages.replaceChildren();
+    attached.clear();
+    current = null;
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      const frame = { type: "reset" };
+      if (agentSelect.value) frame.agent = agentSelect.value;
+      socket.send(JSON.stringify(frame));
+    }
+    addMessage("system", t("chat.welcome"));
   });
   input.focus();
   return () => socket?.close();
