@@ -318,7 +318,7 @@ def test_every_page_renders_cleanly(console_url: str, watched: Watched, width: i
     for name in PAGES:
         page.goto(f"{console_url}/#/{name}")
         page.locator(f"nav a[data-route={name}].active").wait_for(state="attached")
-        page.wait_for_load_state("networkidle")
+        page.locator(f".page[data-page={name}][data-ready]").wait_for(state="attached")
         page.wait_for_function("[...document.images].every((i) => i.complete)")
         overflow = page.evaluate("document.scrollingElement.scrollWidth")
         assert overflow <= width, f"{name} at {width} px is {overflow} px wide"

@@ -57,11 +57,13 @@ async function render() {
     nav.replaceChildren();
     document.title = "avatarbot";
     await page.render(root, { onSignedIn });
+    root.dataset.ready = "1";
     return;
   }
   renderNav(name);
   document.title = `${t(`nav.${name}`)} · avatarbot`;
   const stop = (await page.render(root, { user })) || null;
+  root.dataset.ready = "1"; // the page's first data is drawn (tests and screen readers wait on it)
   if (seq === renderSeq) cleanup = stop;
   else stop?.();
 }

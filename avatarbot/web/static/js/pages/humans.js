@@ -22,9 +22,14 @@ function drawFaceBox(preview, img, face) {
 }
 
 /** The stored portrait (it needs the bearer token, so it comes as a blob). */
-function thumbnail(human) {
+function thumbnail(human, pending) {
   const img = h("img.thumb", { alt: human.name, width: 48, height: 48 });
-  if (human.portrait_url) objectUrl(human.portrait_url).then((url) => { img.src = url; }).catch(() => {});
+  if (human.portrait_url) {
+    pending.push(objectUrl(human.portrait_url).then((url) => {
+      img.src = url;
+      return img.decode();
+    }).catch(() => {}));
+  }
   return img;
 }
 
@@ -95,8 +100,9 @@ export async function render(view) {
   const load = async () => {
     try {
       const humans = listOf(await api("/digital-human/list"));
+      const pending = [];
       listPanel.replaceChildren(h("h2", { text: t("humans.list") }), table([
-        { key: "humans.portrait", cell: (d) => thumbnail(d) },
+        { key: "humans.portrait", cell: (d) => thumbnail(d, pending) },
         { key: "common.name", cell: (d) => [h("strong", { text: d.name }), d.is_builtin ? h("span.small.muted", { text: ` (${t("humans.builtin")})` }) : null] },
         { key: "humans.voice", cell: (d) => voices.find((v) => v.id === d.voice_profile_id)?.name || t("humans.defaultVoice") },
         { key: "humans.mode", cell: (d) => d.default_mode || "" },
@@ -109,6 +115,7 @@ export async function render(view) {
           }) } }),
         ] },
       ], humans));
+      await Promise.all(pending);
     } catch (err) {
       listPanel.replaceChildren(h("p.error-text", { text: errorText(err) }));
     }
