@@ -153,8 +153,10 @@ def test_concurrent_calls_are_serialised(backend: EspeakBackend) -> None:
     # Same text, same phonemes: no call saw another call's audio or events.
     sequences = {tuple(p.phoneme for p in results[i].phonemes) for i in (1, 3, 5)}
     assert len(sequences) == 1
-    durations = [results[i].duration for i in (1, 3, 5)]
-    assert max(durations) - min(durations) < 0.005  # espeak's tail varies by a few samples
+    # Phoneme timings must agree exactly; the trailing silence after the last phoneme varies
+    # run to run (espeak pads its final buffer), so it is not compared.
+    last_starts = [results[i].phonemes[-1].start for i in (1, 3, 5)]
+    assert max(last_starts) - min(last_starts) < 0.005
 
 
 def test_registry_auto_and_errors() -> None:
