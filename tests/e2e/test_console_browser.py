@@ -309,6 +309,25 @@ def test_admin_pages_drive_their_apis(console_url: str, watched: Watched) -> Non
     assert watched.take_problems() == []
 
 
+def test_an_expired_access_token_is_renewed_with_the_refresh_token(
+    console_url: str, watched: Watched
+) -> None:
+    page = watched.page
+    page.goto(f"{console_url}/#/chat")
+    page.locator(".page[data-page=chat][data-ready]").wait_for(state="attached")
+    page.evaluate("localStorage.setItem('avatarbot.access', 'not.a.valid-token')")
+    page.goto(f"{console_url}/#/tasks")
+    page.locator(".page[data-page=tasks][data-ready]").wait_for(state="attached")
+    assert page.locator("[data-testid=tasks-list] tbody tr").count() >= 1
+    renewed = _token(page)
+    assert renewed != "not.a.valid-token"
+    me = httpx.get(f"{console_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {renewed}"})
+    assert me.status_code == 200
+    # Only the rejected calls themselves show up; each was retried after the refresh.
+    problems = watched.take_problems()
+    assert problems and all("401" in p for p in problems), problems
+
+
 @pytest.mark.parametrize("width", [1280, 375])
 def test_every_page_renders_cleanly(console_url: str, watched: Watched, width: int) -> None:
     page = watched.page

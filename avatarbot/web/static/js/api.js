@@ -113,6 +113,25 @@ export async function hasRoute(route) {
   return routes === null || routes.has(API + route);
 }
 
+/** Seconds until the access token expires (from its JWT payload), or -1 when unreadable. */
+function accessTokenTtl() {
+  try {
+    const payload = JSON.parse(atob(tokens.access.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return payload.exp - Date.now() / 1000;
+  } catch {
+    return -1;
+  }
+}
+
+/** WebSockets cannot refresh on a 401: renew a token that is about to expire before opening one. */
+export async function ensureFreshToken() {
+  if (tokens.access && accessTokenTtl() > 30) return;
+  if (!(await refreshTokens())) {
+    tokens.clear();
+    onSignedOut();
+  }
+}
+
 export function wsUrl(path) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const q = path.includes("?") ? "&" : "?";

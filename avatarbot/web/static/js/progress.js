@@ -1,7 +1,7 @@
 // Task progress: live events over WS /api/v1/ws/progress, with polling of GET /tasks/{id} as the
 // safety net (the socket may be missing on older servers, or drop events while reconnecting).
 
-import { api, hasRoute, wsUrl } from "./api.js";
+import { api, ensureFreshToken, hasRoute, wsUrl } from "./api.js";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const POLL_MS = 1000;
@@ -41,7 +41,8 @@ function normalise(raw) {
 async function openSocket() {
   if (socket || !socketWanted) return;
   if (!(await hasRoute("/scheduler/list"))) return; // no progress socket on this server: poll only
-  if (socket) return;
+  await ensureFreshToken();
+  if (socket || !socketWanted) return;
   const ws = new WebSocket(wsUrl("/ws/progress"));
   socket = ws;
   ws.onopen = () => subscribe([...watchers.keys()]);

@@ -2,7 +2,7 @@
 // Feishu/WeCom). Servers without the agents API still get "/video …" through
 // POST /digital-human/generate.
 
-import { api, hasRoute, wsUrl } from "../api.js";
+import { api, ensureFreshToken, hasRoute, wsUrl } from "../api.js";
 import { t } from "../i18n.js";
 import { taskMediaCard } from "../media.js";
 import { feedProgress } from "../progress.js";
@@ -117,7 +117,8 @@ export async function render(view) {
   // --- agents socket
   let socket = null;
   let current = null; // the bot bubble being streamed into
-  function connect() {
+  async function connect() {
+    await ensureFreshToken();
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(wsUrl("/ws/agent"));
       let opened = false;
