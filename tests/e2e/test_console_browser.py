@@ -298,6 +298,33 @@ def test_admin_pages_drive_their_apis(console_url: str, watched: Watched) -> Non
         listed = httpx.get(f"{console_url}/api/v1/plugins/list", headers=headers).json()
         assert {p["name"]: p["enabled"] for p in listed["plugins"]}["video_editor"] is True
 
+    portrait = REPO / "avatarbot" / "pipeline" / "assets" / "default_portrait.jpg"
+    if _api_has(console_url, "/digital-human/create") and portrait.is_file():
+        page.goto(f"{console_url}/#/humans")
+        form = page.locator("form", has=page.locator("input[name=image]"))
+        form.locator("input[name=name]").fill("Grace")
+        form.locator("input[name=image]").set_input_files(str(portrait))
+        page.wait_for_function("() => document.querySelector('.preview img')?.naturalWidth > 0")
+        form.locator("button[type=submit]").click()
+        row = page.locator("[data-testid=humans-list] tr[data-name=Grace]")
+        failure = form.locator(".error-text")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=humans-list] tr[data-name=Grace]')"
+            " || document.querySelector('form .error-text')?.textContent",
+            timeout=60_000,
+        )
+        assert failure.inner_text() == "", (
+            f"creating a digital human failed: {failure.inner_text()}"
+        )
+        humans = httpx.get(f"{console_url}/api/v1/digital-human/list", headers=headers).json()
+        assert "Grace" in [h["name"] for h in humans]
+        row.locator("button", has_text="Preview clip").click()
+        page.wait_for_function(
+            "() => { const v = document.querySelector('[data-testid=media-card] video');"
+            " return v && v.readyState >= 1 && v.duration > 0; }",
+            timeout=90_000,
+        )
+
     page.goto(f"{console_url}/#/tasks")
     first = page.locator("[data-testid=tasks-list] tbody tr").first
     assert "completed" in first.inner_text()
