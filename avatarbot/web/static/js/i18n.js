@@ -47,6 +47,7 @@ const en = {
   "humans.portraitHint": "A front-facing photo, one face, JPEG or PNG.", "humans.voice": "Voice",
   "humans.defaultVoice": "Default voice", "humans.mode": "Mode", "humans.preview": "Preview clip",
   "humans.previewText": "Hello, I am {name}.", "humans.builtin": "built-in",
+  "humans.faceOk": "Saved: one face found in the portrait.",
 
   "voices.list": "Voice profiles", "voices.new": "New voice profile", "voices.backend": "Backend",
   "voices.voice": "Voice id", "voices.language": "Language", "voices.reference": "Reference audio",
@@ -122,6 +123,7 @@ const zh = {
   "humans.portraitHint": "正面照片，只含一张人脸，JPEG 或 PNG。", "humans.voice": "声音",
   "humans.defaultVoice": "默认声音", "humans.mode": "模式", "humans.preview": "预览片段",
   "humans.previewText": "你好，我是{name}。", "humans.builtin": "内置",
+  "humans.faceOk": "已保存：照片中检测到一张人脸。",
 
   "voices.list": "声音配置", "voices.new": "新建声音配置", "voices.backend": "引擎",
   "voices.voice": "音色 ID", "voices.language": "语言", "voices.reference": "参考音频",

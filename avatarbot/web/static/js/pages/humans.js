@@ -8,19 +8,6 @@ import { busy, errorText, field, h, notAvailable, select, table, toast } from ".
 const MODES = ["talking_head", "lipsync", "enhanced_talking_head", "enhanced_lipsync"];
 const listOf = (answer) => answer.items ?? answer.data ?? answer;
 
-/** Outline the detected face on the preview when the server reports one. */
-function drawFaceBox(preview, img, face) {
-  preview.querySelector(".face-box")?.remove();
-  const box = face?.bbox ?? face?.box ?? face;
-  if (!box || !img.naturalWidth) return;
-  let [x, y, w, hgt] = Array.isArray(box) ? box : [box.x ?? box.left, box.y ?? box.top, box.w ?? box.width, box.h ?? box.height];
-  if ([x, y, w, hgt].some((v) => typeof v !== "number")) return;
-  // Pixel coordinates are scaled to the displayed size; values <= 1 are fractions already.
-  const sx = w <= 1 ? img.clientWidth : img.clientWidth / img.naturalWidth;
-  const sy = hgt <= 1 ? img.clientHeight : img.clientHeight / img.naturalHeight;
-  preview.append(h("div.face-box", { style: `left:${x * sx}px;top:${y * sy}px;width:${w * sx}px;height:${hgt * sy}px` }));
-}
-
 /** The stored portrait (it needs the bearer token, so it comes as a blob). */
 function thumbnail(human, pending) {
   const img = h("img.thumb", { alt: human.name, width: 48, height: 48 });
@@ -56,7 +43,6 @@ export async function render(view) {
   image.addEventListener("change", () => {
     const file = image.files[0];
     preview.classList.toggle("hidden", !file);
-    preview.querySelector(".face-box")?.remove();
     if (file) previewImg.src = URL.createObjectURL(file);
   });
   const error = h("p.error-text");
@@ -77,9 +63,11 @@ export async function render(view) {
     data.append("default_mode", mode.value);
     submit.disabled = true;
     try {
-      const created = await api("/digital-human/create", { form: data });
-      drawFaceBox(preview, previewImg, created.face);
-      toast(t("common.saved"));
+      await api("/digital-human/create", { form: data });
+      // The server accepted the portrait only after finding exactly one face in it.
+      toast(t("humans.faceOk"));
+      form.reset();
+      preview.classList.add("hidden");
       await load();
     } catch (err) {
       error.textContent = errorText(err);
