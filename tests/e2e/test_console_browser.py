@@ -7,6 +7,7 @@ renders without console errors and fits a 375 px phone. Screenshots go to artifa
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -148,6 +149,12 @@ def _screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def _assert_no_placeholder_text(page: Any, where: str) -> None:
+    text = page.locator("body").inner_text()
+    leaked = re.search(r"\b(null|undefined|NaN)\b|\[object Object\]", text)
+    assert leaked is None, f"{where}: {leaked.group(0)!r} shown on the page"
+
+
 def _api_has(url: str, route: str) -> bool:
     paths = httpx.get(f"{url}/openapi.json", timeout=10).json()["paths"]
     return f"/api/v1{route}" in paths
@@ -158,6 +165,8 @@ def test_first_run_login_and_video_in_chat(console_url: str, watched: Watched) -
     page.goto(f"{console_url}/")
     setup = page.locator("[data-testid=setup-form]")
     setup.wait_for()
+    _screenshot(page, "setup")
+    _assert_no_placeholder_text(page, "setup")
     setup.locator("input[name=email]").fill(ADMIN_EMAIL)
     setup.locator("input[name=password]").fill(ADMIN_PASSWORD)
     setup.locator("button[type=submit]").click()
@@ -167,6 +176,11 @@ def test_first_run_login_and_video_in_chat(console_url: str, watched: Watched) -
     page.locator("#logout").click()
     login = page.locator("[data-testid=login-form]")
     login.wait_for()
+    page.set_viewport_size({"width": 375, "height": 760})
+    _screenshot(page, "login-375")
+    _assert_no_placeholder_text(page, "login")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    page.set_viewport_size({"width": 1280, "height": 860})
     login.locator("input[name=email]").fill(ADMIN_EMAIL)
     login.locator("input[name=password]").fill(ADMIN_PASSWORD)
     login.locator("button[type=submit]").click()
@@ -201,6 +215,7 @@ def test_first_run_login_and_video_in_chat(console_url: str, watched: Watched) -
     assert result.headers["content-type"] == "video/mp4" and result.content[4:8] == b"ftyp"
 
     _screenshot(page, "chat")
+    _assert_no_placeholder_text(page, "chat")
     assert watched.take_problems() == []
 
 
@@ -369,6 +384,7 @@ def test_every_page_renders_cleanly(console_url: str, watched: Watched, width: i
         overflow = page.evaluate("document.scrollingElement.scrollWidth")
         assert overflow <= width, f"{name} at {width} px is {overflow} px wide"
         _screenshot(page, name if width > 400 else f"{name}-375")
+        _assert_no_placeholder_text(page, name)
         assert watched.take_problems() == [], name
     # The language switch flips the UI text and is remembered across reloads.
     page.goto(f"{console_url}/#/tasks")

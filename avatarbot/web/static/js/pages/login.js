@@ -60,12 +60,12 @@ export async function render(view, { onSignedIn }) {
       : mode === "register"
         ? h("button.link", { type: "button", text: t("auth.haveAccount"), on: { click: () => { mode = "login"; draw(); } } })
         : null;
-    card.replaceChildren(
+    card.replaceChildren(...[
       h("h1", { text: t(mode === "setup" ? "auth.setupTitle" : mode === "register" ? "auth.registerTitle" : "auth.title") }),
       mode === "setup" ? h("p.muted", { text: t("auth.setupHint") }) : null,
       form,
       switcher ? h("div.row", {}, switcher) : null,
-    );
+    ].filter(Boolean));
     email.focus();
   };
   draw();
