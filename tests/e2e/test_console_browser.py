@@ -351,6 +351,60 @@ def test_admin_pages_drive_their_apis(console_url: str, watched: Watched) -> Non
     assert watched.take_problems() == []
 
 
+def _real_video_pipeline() -> bool:
+    from avatarbot.jobs.handlers import get_handler
+    from avatarbot.storage.models import TaskType
+
+    try:
+        get_handler(TaskType.VIDEO_GENERATION)
+    except LookupError:
+        return False
+    return True
+
+
+def _wait_task(url: str, headers: dict[str, str], task_id: str, done: Any) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        task = httpx.get(f"{url}/api/v1/tasks/{task_id}", headers=headers).json()
+        if done(task):
+            return dict(task)
+        assert time.monotonic() < deadline, task
+        time.sleep(0.2)
+
+
+def test_a_failed_task_shows_its_error_and_retries(console_url: str, watched: Watched) -> None:
+    if not _api_has(console_url, "/digital-human/generate-from-audio") or not (
+        _real_video_pipeline()
+    ):
+        pytest.skip("needs the real video pipeline and /digital-human/generate-from-audio")
+    page = watched.page
+    headers = {"Authorization": f"Bearer {_token(page)}"}
+    started = httpx.post(
+        f"{console_url}/api/v1/digital-human/generate-from-audio",
+        headers=headers,
+        files={"audio": ("broken.wav", b"this is not audio at all", "audio/wav")},
+    )
+    assert started.status_code == 202, started.text
+    task_id = started.json()["task_id"]
+    failed = _wait_task(console_url, headers, task_id, lambda t: t["status"] == "failed")
+    assert failed["error_message"]
+
+    page.goto(f"{console_url}/#/tasks")
+    page.locator(".page[data-page=tasks][data-ready]").wait_for(state="attached")
+    row = page.locator(f"[data-testid=tasks-list] tr[data-id='{task_id}']")
+    assert "failed" in row.inner_text()
+    assert failed["error_message"][:40] in row.inner_text()
+    row.locator("button", has_text="Retry").click()
+    retried = _wait_task(
+        console_url,
+        headers,
+        task_id,
+        lambda t: t["attempts"] >= 2 and t["status"] in ("failed", "completed"),
+    )
+    assert retried["attempts"] == 2
+    assert watched.take_problems() == []
+
+
 def test_an_expired_access_token_is_renewed_with_the_refresh_token(
     console_url: str, watched: Watched
 ) -> None:
