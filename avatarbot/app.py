@@ -56,9 +56,17 @@ async def build_services(config: ConfigManager, *, run_migrations: bool = True) 
 
 async def start_services(services: Services) -> None:
     await services.executor.start()
+    from avatarbot.plugins.service import PluginService
+
+    settings = services.settings
+    plugins = PluginService(settings.data_dir, media_dir=settings.media_dir)
+    await asyncio.to_thread(plugins.start)
+    services.plugins = plugins
 
 
 async def stop_services(services: Services) -> None:
+    if services.plugins is not None:
+        await asyncio.to_thread(services.plugins.stop)
     await services.executor.stop()
     await services.bus.stop()
     services.redis.close()

@@ -10,6 +10,7 @@ import typer
 
 from avatarbot import __version__
 from avatarbot.pipeline.cli_voice import voice_app
+from avatarbot.plugins.cli import plugins_app
 
 app = typer.Typer(
     name="avatarbot",
@@ -23,6 +24,7 @@ user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(voice_app, name="voice")
+app.add_typer(plugins_app, name="plugins")
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from avatarbot.api.routers import admin, auth, digital_humans, tasks, voice
+from avatarbot.api.routers import admin, auth, digital_humans, plugins, tasks, voice
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -12,3 +12,4 @@ api_router.include_router(admin.router)
 api_router.include_router(tasks.router)
 api_router.include_router(digital_humans.router)
 api_router.include_router(voice.router)
+api_router.include_router(plugins.router)

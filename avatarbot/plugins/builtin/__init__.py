@@ -1,0 +1,1 @@
+"""Plugins shipped with avatarbot; each subfolder is one plugin with a plugin.yaml manifest."""

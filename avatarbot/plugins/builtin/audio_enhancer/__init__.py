@@ -1,0 +1,1 @@
+"""Builtin plugin: speech audio normalize, denoise, EQ."""

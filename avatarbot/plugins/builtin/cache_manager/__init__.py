@@ -1,0 +1,1 @@
+"""Builtin plugin: key-value cache with TTL and stats (memory or Redis)."""

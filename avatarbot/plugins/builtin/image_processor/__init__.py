@@ -1,0 +1,1 @@
+"""Builtin plugin: image resize, crop, format conversion and face crop."""

@@ -1,0 +1,1 @@
+"""Builtin plugin: resumable, sha256-verified model downloads."""

@@ -1,0 +1,1 @@
+"""Builtin plugin: video editing with ffmpeg."""
