@@ -234,6 +234,12 @@ def test_natural_language_reaches_the_agent(console_url: str, watched: Watched) 
         ".some((m) => m.innerText.includes('Ava'))"
     )
     assert page.locator("[data-testid=msg-user]").count() == 1  # cleared before
+    # The conversation is still there after a visit to another page.
+    page.goto(f"{console_url}/#/tasks")
+    page.locator(".page[data-page=tasks][data-ready]").wait_for(state="attached")
+    page.goto(f"{console_url}/#/chat")
+    page.locator(".page[data-page=chat][data-ready]").wait_for(state="attached")
+    assert "Ava" in page.locator("[data-testid=msg-bot]").last.inner_text()
     assert watched.take_problems() == []
 
 

@@ -10,6 +10,9 @@ import { errorText, field, h, select } from "../ui.js";
 
 const PREFS = "avatarbot.chat";
 
+// The conversation survives visits to the admin pages (same tab): its DOM, videos included.
+let kept = null; // {userId, messages, attached}
+
 /** [{task_id, kind}] mentioned by an agent frame ("task" frames, answer media, results). */
 function tasksIn(frame) {
   const found = new Map();
@@ -27,14 +30,17 @@ function frameText(frame) {
   return frame.text ?? frame.delta ?? frame.content ?? frame.token ?? "";
 }
 
-export async function render(view) {
+export async function render(view, { user } = {}) {
   const [hasAgents, hasHumans, hasGenerate] = await Promise.all([
     hasRoute("/agents/list"), hasRoute("/digital-human/list"), hasRoute("/digital-human/generate"),
   ]);
   const prefs = JSON.parse(localStorage.getItem(PREFS) || "{}");
   const agentSelect = select("agent", [["", t("chat.defaultAgent")]], "");
   const humanSelect = select("digital_human", [["", t("chat.defaultHuman")]], "");
-  const messages = h("div.messages", { dataset: { testid: "messages" } });
+  if (kept && kept.userId !== user?.id) kept = null; // another account signed in
+  const fresh = kept === null;
+  kept ??= { userId: user?.id, messages: h("div.messages", { dataset: { testid: "messages" } }), attached: new Set() };
+  const { messages, attached } = kept;
   const input = h("textarea", { name: "message", rows: 1, placeholder: t("chat.placeholder"), dataset: { testid: "chat-input" } });
   const sendButton = h("button.btn", { type: "submit", text: t("chat.send"), dataset: { testid: "chat-send" } });
   const composer = h("form.composer", {}, input, sendButton);
@@ -73,7 +79,6 @@ export async function render(view) {
     scroll();
     return el;
   };
-  const attached = new Set();
   const attachTask = (bubble, taskId, onReady, kind = "video") => {
     if (attached.has(taskId)) return;
     attached.add(taskId);
@@ -84,7 +89,8 @@ export async function render(view) {
     } }));
     scroll();
   };
-  addMessage("system", t("chat.welcome"));
+  if (fresh) addMessage("system", t("chat.welcome"));
+  else scroll();
 
   // --- fallback without agents: "/video …" straight to the pipeline
   async function generateVideo(text, bubble) {
