@@ -193,6 +193,9 @@ def test_first_run_login_and_video_in_chat(console_url: str, watched: Watched) -
     page.locator("[data-testid=chat-input]").fill("/video 你好")
     page.locator("[data-testid=chat-send]").click()
     assert page.locator("[data-testid=msg-user]").last.inner_text() == "/video 你好"
+    if _api_has(console_url, "/agents/list"):
+        # With agents installed the chat goes through the agent (channel web), not the fallback.
+        page.locator("[data-testid=msg-bot] .tool", has_text="make_video").wait_for()
     video = page.locator("[data-testid=media-card] video").first
     video.wait_for(timeout=90_000)
     page.wait_for_function(
@@ -277,6 +280,13 @@ def test_agent_and_schedule_created_in_ui_show_over_rest(
     assert created and created[0]["cron"] == "30 8 * * 1-5"
     assert created[0]["agent"] == "weather_bot"
     assert created[0]["target"]["chat_id"] == "oc_e2e_chat"
+    row = page.locator(f"[data-testid=schedules-list] tr[data-id='{created[0]['id']}']")
+    row.locator("button", has_text="Run now").click()
+    runs_url = f"{console_url}/api/v1/scheduler/{created[0]['id']}/runs"
+    deadline = time.monotonic() + 30
+    while not httpx.get(runs_url, headers=headers).json():
+        assert time.monotonic() < deadline, "Run now left no run record"
+        time.sleep(0.2)
     _screenshot(page, "schedules-created")
     assert watched.take_problems() == []
 

@@ -35,7 +35,8 @@ export async function render(view) {
 
   const name = h("input", { name: "name", required: true, maxLength: 200 });
   const cron = h("input", { name: "cron", required: true, value: "0 9 * * 1-5", spellcheck: false });
-  const zone = h("input", { name: "timezone", required: true, value: localZone() });
+  const zone = h("input", { name: "timezone", required: true, value: localZone(), list: "time-zones" });
+  const zones = h("datalist#time-zones", {}, (Intl.supportedValuesOf?.("timeZone") || ["UTC"]).map((z) => h("option", { value: z })));
   const help = h("div.cron-help", { dataset: { testid: "cron-preview" } });
   const agent = agents.length
     ? select("agent", agents.map((a) => [a.name, a.name]), agents.find((a) => a.is_default)?.name)
@@ -61,11 +62,13 @@ export async function render(view) {
   zone.addEventListener("change", refreshPreview);
   const error = h("p.error-text");
   const submit = h("button.btn", { type: "submit", text: t("common.create") });
-  const form = h("form", { dataset: { testid: "schedule-form" } }, h("h2", { text: t("schedules.new") }),
-    field("common.name", name), field("schedules.cron", cron), help, field("schedules.timezone", zone),
-    field("schedules.agent", agent), field("schedules.prompt", prompt), field("schedules.output", output),
-    field("schedules.platform", platform), chatField, urlField,
-    h("label.field", {}, h("span", { text: t("common.enabled") }), enabled), error, h("div.row", {}, submit));
+  // Two columns on wide screens: what and when on the left, where to on the right.
+  const form = h("form.form-cols", { dataset: { testid: "schedule-form" } }, h("h2.span-all", { text: t("schedules.new") }),
+    h("div", {}, field("common.name", name), field("schedules.cron", cron), help, field("schedules.timezone", zone), zones),
+    h("div", {}, field("schedules.agent", agent), field("schedules.prompt", prompt), field("schedules.output", output),
+      field("schedules.platform", platform), chatField, urlField,
+      h("label.field", {}, h("span", { text: t("common.enabled") }), enabled)),
+    h("div.span-all", {}, error, h("div.row", {}, submit)));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     error.textContent = "";
