@@ -440,6 +440,40 @@ def test_an_expired_access_token_is_renewed_with_the_refresh_token(
     assert problems and all("401" in p for p in problems), problems
 
 
+def test_cron_preview_module(console_url: str, watched: Watched) -> None:
+    """The schedule page's cron reading, in the browser that runs it."""
+    page = watched.page
+    page.goto(f"{console_url}/#/chat")
+    result = page.evaluate(
+        """async () => {
+          const c = await import('/static/js/cron.js');
+          const friday10 = new Date('2026-11-27T02:00:00Z');  // 10:00 on a Friday in Shanghai
+          let bad = '';
+          try { c.parseCron('61 * * * *'); } catch (e) { bad = e.message; }
+          return {
+            weekdays: c.nextRuns('0 9 * * 1-5', 'Asia/Shanghai', 3, friday10),
+            leap: c.nextRuns('0 0 29 2 *', 'UTC', 1, friday10),
+            quarter: c.nextRuns('*/15 * * * *', 'UTC', 2, friday10),
+            either: c.nextRuns('0 8 1 * mon', 'UTC', 2, friday10),
+            en: c.describeCron('30 8 * * 1-5', 'en'),
+            zh: c.describeCron('30 8 * * 1-5', 'zh'),
+            daily: c.describeCron('@daily', 'en'),
+            bad,
+          };
+        }"""
+    )
+    assert result["weekdays"] == ["2026-11-30 09:00", "2026-12-01 09:00", "2026-12-02 09:00"]
+    assert result["leap"] == ["2028-02-29 00:00"]
+    assert result["quarter"] == ["2026-11-27 02:15", "2026-11-27 02:30"]
+    # Day-of-month and weekday both restricted: either one matching fires (classic cron).
+    assert result["either"] == ["2026-11-30 08:00", "2026-12-01 08:00"]
+    assert result["en"] == "On weekdays at 08:30"
+    assert result["zh"] == "工作日 08:30"
+    assert result["daily"] == "Every day at 00:00"
+    assert "minute" in result["bad"]
+    assert watched.take_problems() == []
+
+
 @pytest.mark.parametrize("width", [1280, 375])
 def test_every_page_renders_cleanly(console_url: str, watched: Watched, width: int) -> None:
     page = watched.page

@@ -62,20 +62,20 @@ function matchesDay(cron, d) {
   return dom && dow;
 }
 
-/** The current wall-clock time in `timeZone`, as a Date whose UTC fields hold it. */
-function wallClockNow(timeZone) {
+/** The wall-clock time of `instant` in `timeZone`, as a Date whose UTC fields hold it. */
+function wallClock(instant, timeZone) {
   const parts = new Intl.DateTimeFormat("en-US", {
     timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit",
-  }).formatToParts(new Date());
+  }).formatToParts(instant);
   const get = (type) => Number(parts.find((p) => p.type === type).value);
   return new Date(Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute")));
 }
 
 /** The next `count` run times, as "YYYY-MM-DD HH:MM" wall-clock strings in `timeZone`. */
-export function nextRuns(expr, timeZone = "UTC", count = 5) {
+export function nextRuns(expr, timeZone = "UTC", count = 5, now = new Date()) {
   const cron = parseCron(expr);
-  const d = wallClockNow(timeZone);
+  const d = wallClock(now, timeZone);
   d.setUTCMinutes(d.getUTCMinutes() + 1);
   const out = [];
   const limit = Date.UTC(d.getUTCFullYear() + 5, 0, 1);
