@@ -75,6 +75,9 @@ const en = {
 
   "channels.feishu": "Feishu / Lark", "channels.wecom": "WeCom", "channels.webhookUrl": "Webhook URL to paste into the platform:",
   "channels.copy": "Copy", "channels.copied": "Copied", "channels.health": "Components",
+  "channels.mode": "Mode", "channels.baseUrl": "API", "channels.lastEvent": "Last event",
+  "channels.secondsAgo": "{s} s ago", "channels.connection": "Long connection", "channels.lastError": "Last error",
+  "channels.longConnection": "Long-connection mode needs no public URL; for webhook mode use:",
   "channels.feishuSteps": "Feishu open platform → your app → Event subscriptions → Request URL. Set AVATARBOT_FEISHU__* to enable.",
   "channels.wecomSteps": "WeCom admin → your app → Receive messages → URL (with Token and EncodingAESKey). Set AVATARBOT_WECOM__* to enable.",
 };
@@ -151,6 +154,9 @@ const zh = {
 
   "channels.feishu": "飞书", "channels.wecom": "企业微信", "channels.webhookUrl": "填写到平台的回调地址：",
   "channels.copy": "复制", "channels.copied": "已复制", "channels.health": "组件状态",
+  "channels.mode": "模式", "channels.baseUrl": "接口地址", "channels.lastEvent": "最近事件",
+  "channels.secondsAgo": "{s} 秒前", "channels.connection": "长连接", "channels.lastError": "最近错误",
+  "channels.longConnection": "长连接模式无需公网地址；如用回调模式，请填写：",
   "channels.feishuSteps": "飞书开放平台 → 你的应用 → 事件订阅 → 请求地址。设置 AVATARBOT_FEISHU__* 后启用。",
   "channels.wecomSteps": "企业微信管理后台 → 你的应用 → 接收消息 → URL（以及 Token 和 EncodingAESKey）。设置 AVATARBOT_WECOM__* 后启用。",
 };

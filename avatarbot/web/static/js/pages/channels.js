@@ -18,6 +18,21 @@ function copyField(value, testid) {
   return h("div.copy-field", {}, code, copy);
 }
 
+/** Mode, API base, last event, long-connection state: whatever the channel reports. */
+function details(entry) {
+  if (!entry || typeof entry !== "object") return null;
+  const lc = entry.long_connection || {};
+  const rows = [
+    ["channels.mode", entry.mode],
+    ["channels.baseUrl", entry.base_url],
+    ["channels.lastEvent", entry.last_event_age_s !== undefined ? t("channels.secondsAgo", { s: Math.round(entry.last_event_age_s) }) : null],
+    ["channels.connection", lc.state ? `${lc.state}${lc.restarts ? ` (${lc.restarts}↻)` : ""}` : null],
+    ["channels.lastError", lc.last_error],
+  ].filter(([, v]) => v !== undefined && v !== null && v !== "");
+  if (!rows.length) return null;
+  return h("dl.details.small", {}, rows.map(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: String(v) })]));
+}
+
 function statusOf(entry) {
   if (!entry) return "disabled";
   if (typeof entry === "string") return entry.split(":")[0];
@@ -40,10 +55,12 @@ export async function render(view) {
   const cards = platforms.map((p) => {
     const entry = channels[p.key];
     const reason = typeof entry === "object" ? entry?.reason || entry?.detail || "" : "";
+    const longConnection = typeof entry === "object" && entry?.mode === "long_connection";
     return h("section.panel", { dataset: { testid: `channel-${p.key}` } },
       h("div.row", {}, h("h2", { text: t(`channels.${p.key}`) }), h("span.spacer"), pill(statusOf(entry))),
       reason ? h("p.small.muted", { text: reason }) : null,
-      h("p.small", { text: t("channels.webhookUrl") }),
+      details(entry),
+      h("p.small", { text: t(longConnection ? "channels.longConnection" : "channels.webhookUrl") }),
       copyField(`${location.origin}${p.path}`, `webhook-${p.key}`),
       h("p.small.muted", { text: t(p.steps) }));
   });
