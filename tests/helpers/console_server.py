@@ -1,6 +1,6 @@
 """The real avatarbot server for the browser tests, in its own process.
 
-    python tests/e2e/console_server.py --port 8123 --root /tmp/x
+    python tests/helpers/console_server.py --port 8123 --root /tmp/x
 
 Fresh data dir and SQLite DB under --root. When this checkout has no video pipeline yet (no
 VIDEO_GENERATION handler) or AVATARBOT_E2E_FAKE_VIDEO=1, a stand-in handler renders a short
