@@ -22,6 +22,7 @@ from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.errors import AvatarbotError
 from avatarbot.health import health_report
+from avatarbot.integrations.wiring import start_channels, stop_channels, webhook_router
 from avatarbot.jobs.executor import LocalExecutor
 from avatarbot.jobs.progress import LocalProgressBus
 from avatarbot.logging_setup import configure_logging, request_id_var
@@ -100,11 +101,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         services = await build_services(config, run_migrations=run_migrations)
         app.state.services = services
         await start_services(services)
+        await start_channels(services)
         _install_sighup(config)
         logger.info("avatarbot %s started (db=%s)", __version__, services.db.dialect)
         try:
             yield
         finally:
+            await stop_channels(services)
             await stop_services(services)
 
     app = FastAPI(
@@ -128,6 +131,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _add_exception_handlers(app)
     app.include_router(api_router)
+    app.include_router(webhook_router())  # /webhooks/*: signed by the platforms, no bearer token
     _add_core_routes(app)
     mount_console(app)
     return app

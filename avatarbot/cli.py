@@ -149,6 +149,15 @@ def user_create(
         fail(exc.message)
 
 
+def _register_domains() -> None:
+    from avatarbot.pipeline.cli import register as register_pipeline
+
+    register_pipeline(app)  # render, bench pipeline
+
+
+_register_domains()
+
+
 def main() -> None:
     app()
 

@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-from avatarbot.pipeline import voice_task  # noqa: F401  (registers TaskType.VOICE_SYNTHESIS)
+from avatarbot.pipeline import (
+    video_task,  # noqa: F401  (registers TaskType.VIDEO_GENERATION)
+    voice_task,  # noqa: F401  (registers TaskType.VOICE_SYNTHESIS)
+)

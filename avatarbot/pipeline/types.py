@@ -138,6 +138,7 @@ class AnimationJob:
     mode: Mode
     fps: int = FPS
     portrait_key: str = ""  # stable id (e.g. sha256 of the file) for caching per-portrait analysis
+    seed: int | None = None  # blinks/head motion randomness; None: the animator's own default
 
 
 @runtime_checkable

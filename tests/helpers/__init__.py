@@ -1,0 +1,1 @@
+"""Shared test helpers: fake chat platforms and a real uvicorn runner."""

@@ -28,7 +28,7 @@ def test_install_list_reload(tmp_path, monkeypatch):
 
     result = runner.invoke(app, ["plugins", "list", "--json"])
     assert result.exit_code == 0, result.output
-    rows = {row["name"]: row for row in json.loads(result.output)}
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["hello"]["loaded"] and rows["hello"]["tools"] == ["hello.ask"]
     assert rows["video_editor"]["origin"] == "builtin"
 

@@ -1,0 +1,1 @@
+"""Feishu (Lark) channel: event crypto and parsing, API client, webhook, long connection."""

@@ -1,0 +1,266 @@
+"""Viseme mouth shapes as landmark displacements, and the mouth interior drawn behind the lips.
+
+Everything is measured in a mouth frame: origin at the mouth centre, x along the line between the
+mouth corners, y perpendicular (down the face), lengths in units of the mouth width W. That keeps
+the shapes the same on any portrait size or head tilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from avatarbot.pipeline import face as F
+from avatarbot.pipeline.types import VISEMES, Viseme
+
+# Shape parameters (columns) per viseme, in mouth widths:
+#   gap: opening between the inner lips; jaw: chin drop; width: relative change of mouth width;
+#   round: pucker/protrusion; press: lips pressed and rolled in; tuck: lower lip up under the upper
+#   teeth; raise: upper lip lifted off the teeth.
+PARAMS = ("gap", "jaw", "width", "round", "press", "tuck", "raise")
+_SHAPES: dict[Viseme, tuple[float, ...]] = {
+    Viseme.REST: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    Viseme.MBP: (0.0, 0.0, -0.03, 0.0, 1.0, 0.0, 0.0),
+    Viseme.FV: (0.06, 0.02, 0.0, 0.0, 0.0, 1.0, 0.07),
+    Viseme.ROUND: (0.24, 0.12, -0.24, 1.0, 0.0, 0.0, 0.0),
+    Viseme.SPREAD: (0.18, 0.06, 0.14, 0.0, 0.0, 0.0, 0.04),
+    Viseme.OPEN: (0.40, 0.24, -0.04, 0.0, 0.0, 0.0, 0.02),
+    Viseme.MID: (0.22, 0.10, 0.04, 0.0, 0.0, 0.0, 0.02),
+}
+SHAPE_MATRIX = np.array([_SHAPES[v] for v in VISEMES], dtype=np.float32)  # (n_visemes, n_params)
+_REST_ROW = VISEMES.index(Viseme.REST)
+
+LIP_IDS = np.array(
+    F.LIPS_OUTER_UPPER + F.LIPS_OUTER_LOWER[1:-1] + F.LIPS_INNER_UPPER + F.LIPS_INNER_LOWER[1:-1]
+)
+
+
+def shape_params(weights: np.ndarray, openness: float) -> dict[str, float]:
+    """Blend viseme shapes by their weights (missing mass is REST) and scale the opening by loudness."""
+    w = np.clip(np.asarray(weights, dtype=np.float32), 0.0, 1.0)
+    total = float(w.sum())
+    if total > 1.0:
+        w = w / total
+    p = w @ SHAPE_MATRIX + max(0.0, 1.0 - float(w.sum())) * SHAPE_MATRIX[_REST_ROW]
+    amp = float(np.clip(0.05 + 1.15 * openness, 0.0, 1.25))
+    out = dict(zip(PARAMS, (float(x) for x in p), strict=True))
+    out["gap"] *= amp
+    out["jaw"] *= amp
+    out["raise"] *= 0.5 + 0.5 * min(amp, 1.0)
+    out["width"] *= 0.6 + 0.4 * min(amp, 1.0)
+    return out
+
+
+@dataclass
+class MouthFrame:
+    origin: np.ndarray  # mouth centre (2,)
+    ex: np.ndarray  # unit vector along the mouth
+    ey: np.ndarray  # unit vector down the face
+    width: float  # mouth width W in px
+
+    def to_local(self, pts: np.ndarray) -> np.ndarray:
+        d = pts - self.origin
+        return np.stack([d @ self.ex, d @ self.ey], axis=-1) / self.width
+
+    def to_image(self, local: np.ndarray) -> np.ndarray:
+        local = np.asarray(local, dtype=np.float32) * self.width
+        return self.origin + local[..., :1] * self.ex + local[..., 1:2] * self.ey
+
+    def vec(self, local: np.ndarray) -> np.ndarray:
+        local = np.asarray(local, dtype=np.float32) * self.width
+        return local[..., :1] * self.ex + local[..., 1:2] * self.ey
+
+
+def mouth_frame(landmarks: np.ndarray) -> MouthFrame:
+    left, right = landmarks[61], landmarks[291]
+    ex = (right - left) / max(float(np.linalg.norm(right - left)), 1e-3)
+    ey = np.array([-ex[1], ex[0]], dtype=np.float32)
+    origin = (landmarks[13] + landmarks[14]) / 2.0
+    return MouthFrame(
+        origin.astype(np.float32), ex.astype(np.float32), ey, float(np.linalg.norm(right - left))
+    )
+
+
+class LipModel:
+    """Displacements of the 40 lip landmarks (mouth-frame units) for a set of shape parameters."""
+
+    def __init__(self, landmarks: np.ndarray, frame: MouthFrame) -> None:
+        local = frame.to_local(landmarks[LIP_IDS])
+        self.s = np.clip(local[:, 0] / 0.5, -1.0, 1.0)  # -1 .. 1 corner to corner
+        n_ou, n_ol = len(F.LIPS_OUTER_UPPER), len(F.LIPS_OUTER_LOWER) - 2
+        n_iu = len(F.LIPS_INNER_UPPER)
+        kinds = np.array(
+            ["OU"] * n_ou
+            + ["OL"] * n_ol
+            + ["IU"] * n_iu
+            + ["IL"] * (len(LIP_IDS) - n_ou - n_ol - n_iu)
+        )
+        self.kind = kinds
+        # Close the portrait's own mouth first (smiling/open portraits): inner lips meet in the middle.
+        lm = landmarks
+        closing = np.zeros((len(LIP_IDS), 2), dtype=np.float32)
+        pos = {int(i): k for k, i in enumerate(LIP_IDS)}
+        for up, low, o_up, o_low in zip(
+            F.LIPS_INNER_UPPER[1:-1],
+            F.LIPS_INNER_LOWER[1:-1],
+            F.LIPS_OUTER_UPPER[1:-1],
+            F.LIPS_OUTER_LOWER[1:-1],
+            strict=True,
+        ):
+            gap = float((frame.to_local(lm[low]) - frame.to_local(lm[up]))[1])
+            if gap <= 0.0:
+                continue
+            closing[pos[up], 1] += gap / 2
+            closing[pos[low], 1] -= gap / 2
+            closing[pos[o_up], 1] += gap * 0.35
+            closing[pos[o_low], 1] -= gap * 0.35
+        self.closing = closing
+        self.prof = np.clip(1.0 - self.s**2, 0.0, 1.0)
+        self.prof_in = self.prof**0.6
+        self.src_gap = np.array(
+            [
+                float((frame.to_local(lm[low]) - frame.to_local(lm[up]))[1])
+                for up, low in zip(F.LIPS_INNER_UPPER[1:-1], F.LIPS_INNER_LOWER[1:-1], strict=True)
+            ],
+            dtype=np.float32,
+        )
+
+    def displacement(self, p: dict[str, float]) -> np.ndarray:
+        s, prof, prof_in, kind = self.s, self.prof, self.prof_in, self.kind
+        d = self.closing.copy()
+        inner = (kind == "IU") | (kind == "IL")
+        # Corners move out (spread) or in (round); the inner opening narrows more when rounding.
+        d[:, 0] += p["width"] * 0.5 * s - p["round"] * 0.08 * s - inner * p["round"] * 0.10 * s
+        gap, raise_, rnd, press, tuck = p["gap"], p["raise"], p["round"], p["press"], p["tuck"]
+        iu, il, ou, ol = kind == "IU", kind == "IL", kind == "OU", kind == "OL"
+        # Each lip moves nearly as a whole so it keeps its thickness; the outer contour follows the
+        # inner one slightly less, which reads as the lip stretching.
+        up = (gap * 0.3 + raise_) * prof_in
+        low = (gap * 0.7) * prof_in
+        d[iu, 1] += -up[iu] + press * 0.01 * prof[iu]
+        d[ou, 1] += -(0.9 * up[ou] + rnd * 0.035 * prof[ou]) + press * 0.04 * prof[ou]
+        d[il, 1] += low[il] - tuck * 0.015 * prof[il] - press * 0.01 * prof[il]
+        d[ol, 1] += 0.95 * low[ol] + (rnd * 0.035 - press * 0.045 - tuck * 0.07) * prof[ol]
+        # The inner lips may touch but never cross (crossed triangles would fold the image).
+        iu_mid = np.nonzero(iu)[0][1:-1]
+        il_mid = np.nonzero(il)[0]
+        gap_after = self.src_gap + d[il_mid, 1] - d[iu_mid, 1]
+        fix = np.minimum(gap_after, 0.0)
+        d[il_mid, 1] -= fix / 2
+        d[iu_mid, 1] += fix / 2
+        return d
+
+
+_CAVITY = np.array([34, 28, 72], dtype=np.float32)  # BGR, dark red-brown
+_TONGUE = np.array([88, 92, 172], dtype=np.float32)
+_TEETH = np.array([182, 205, 230], dtype=np.float32)
+# Tooth boundaries across the upper arch, in mouth widths from the centre line.
+_UPPER_SEAMS = (0.0, 0.15, 0.26, 0.34)
+_LOWER_SEAMS = (0.0, 0.08, 0.16, 0.23)
+
+
+def inner_polygon(dst: np.ndarray) -> np.ndarray:
+    """The inner-lip outline (mouth opening) from displaced landmarks, as one closed polygon."""
+    upper = dst[list(F.LIPS_INNER_UPPER)]
+    lower = dst[list(F.LIPS_INNER_LOWER[1:-1])][::-1]
+    return np.concatenate([upper, lower]).astype(np.float32)
+
+
+def draw_interior(
+    img: np.ndarray, poly: np.ndarray, mf: MouthFrame, p: dict[str, float], tone: float
+) -> None:
+    """Paint cavity, teeth and tongue inside the mouth opening `poly`, in place, feathered edges."""
+    import cv2
+
+    w = mf.width
+    if cv2.contourArea(poly) < 0.002 * w * w:
+        return
+    h_img, w_img = img.shape[:2]
+    x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 2
+    x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 3
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w_img, x1), min(h_img, y1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    dx, dy = gx - mf.origin[0], gy - mf.origin[1]
+    u = (dx * mf.ex[0] + dy * mf.ex[1]) / w
+    v = (dx * mf.ey[0] + dy * mf.ey[1]) / w
+    au = np.abs(u)
+
+    # Cavity: darkest at the back and in the corners.
+    depth = np.clip(1.0 - au / 0.5, 0.0, 1.0)
+    layer = _CAVITY[None, None, :] * (0.45 + 0.55 * depth)[..., None]
+
+    # Tongue: a soft lighter mound resting behind the lower lip.
+    lower_lip_v = float(
+        mf.to_local(poly[len(F.LIPS_INNER_UPPER) + (len(F.LIPS_INNER_LOWER) - 2) // 2])[1]
+    )
+    tv = lower_lip_v - 0.02
+    tongue = np.clip(1.0 - (u / 0.27) ** 2 - ((v - tv) / 0.11) ** 2, 0.0, 1.0) ** 0.5
+    layer = (
+        layer * (1 - tongue[..., None])
+        + (_TONGUE * (0.6 + 0.4 * depth[..., None]))[...] * tongue[..., None]
+    )
+
+    # Upper teeth hang from the skull: their edge stays at the closed-mouth line whatever the jaw does.
+    upper_edge = 0.018 - 0.10 * (u / 0.5) ** 2
+    upper_teeth = (v < upper_edge) & (au < 0.36)
+    # Lower teeth ride on the jaw: they appear only when the jaw drops far enough.
+    lower_top = 0.045 + 0.9 * p["jaw"] + 0.10 * (u / 0.5) ** 2
+    lower_teeth = (v > lower_top) & (au < 0.26)
+    arch = np.clip(1.0 - 0.55 * (au / 0.36) ** 2, 0.3, 1.0)
+    seams = np.zeros_like(u)
+    for b in _UPPER_SEAMS:
+        seams = np.maximum(seams, np.exp(-(((au - b) / 0.007) ** 2)) * upper_teeth)
+    for b in _LOWER_SEAMS:
+        seams = np.maximum(seams, np.exp(-(((au - b) / 0.006) ** 2)) * lower_teeth)
+    # Lips shade the teeth right under them.
+    top_lip_v = float(mf.to_local(poly[len(F.LIPS_INNER_UPPER) // 2])[1])
+    shade = 0.72 + 0.28 * np.clip((v - top_lip_v) / 0.05, 0.0, 1.0)
+    teeth_light = (arch * shade * (1.0 - 0.3 * seams))[..., None]
+    teeth_mask = (upper_teeth | lower_teeth)[..., None]
+    lower_dim = np.where(lower_teeth, 0.82, 1.0)[..., None]
+    layer = np.where(teeth_mask, _TEETH * teeth_light * lower_dim, layer)
+    layer *= tone
+    layer = cv2.GaussianBlur(layer, (3, 3), 0.7)  # photos are soft; crisp drawn teeth look pasted
+
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    pts = np.round((poly - np.array([x0, y0], np.float32)) * 16).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=4)
+    alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] / 255.0
+    # Lips overhang the opening: everything just inside their edge sits in their shadow.
+    sigma = max(1.0, 0.035 * w)
+    inside = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma)
+    layer *= (0.55 + 0.45 * np.clip(inside * 2.0 - 0.4, 0.0, 1.0))[..., None]
+    roi = img[y0:y1, x0:x1].astype(np.float32)
+    img[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + layer * alpha, 0, 255).astype(np.uint8)
+
+
+def draw_lip_seam(img: np.ndarray, dst: np.ndarray, mf: MouthFrame) -> None:
+    """A soft dark line where closed lips meet (the filled-in portrait has none of its own)."""
+    import cv2
+
+    upper = dst[list(F.LIPS_INNER_UPPER)]
+    lower = dst[list(F.LIPS_INNER_LOWER)]
+    line = (upper + lower) / 2.0
+    x0, y0 = np.floor(line.min(axis=0)).astype(int) - 3
+    x1, y1 = np.ceil(line.max(axis=0)).astype(int) + 4
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 3 or y1 - y0 < 2:
+        return
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    pts = np.round((line - np.array([x0, y0], np.float32)) * 16).astype(np.int32)
+    cv2.polylines(
+        mask,
+        [pts],
+        False,
+        255,
+        thickness=max(1, int(mf.width * 0.02)),
+        lineType=cv2.LINE_AA,
+        shift=4,
+    )
+    alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] / 255.0 * 0.55
+    roi = img[y0:y1, x0:x1].astype(np.float32)
+    img[y0:y1, x0:x1] = (roi * (1.0 - alpha) + roi * 0.35 * alpha).astype(np.uint8)
