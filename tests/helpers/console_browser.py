@@ -96,6 +96,7 @@ def chromium(profile_dir: Path) -> Iterator[Any]:
             args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 860},
             locale="en-US",
+            reduced_motion="reduce",
         )
         context.set_default_timeout(20_000)
         try:
