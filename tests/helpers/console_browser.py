@@ -204,10 +204,14 @@ def wait_task(
 
 
 def real_video_pipeline() -> bool:
-    """True when this checkout registers its own VIDEO_GENERATION handler (no stand-in)."""
+    """True when the test server renders with this checkout's pipeline (no stand-in)."""
+    import os
+
     from avatarbot.jobs.handlers import get_handler
     from avatarbot.storage.models import TaskType
 
+    if os.environ.get("CONSOLE_E2E_FAKE_VIDEO") == "1":
+        return False
     try:
         get_handler(TaskType.VIDEO_GENERATION)
     except LookupError:

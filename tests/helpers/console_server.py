@@ -2,11 +2,10 @@
 
     python tests/helpers/console_server.py --port 8123 --root /tmp/x
 
-Fresh data dir and SQLite DB under --root. When this checkout has no video pipeline yet (no
-VIDEO_GENERATION handler) or AVATARBOT_E2E_FAKE_VIDEO=1, a stand-in handler renders a short
-real MP4 with ffmpeg (test pattern + tone, H.264/AAC, +faststart) so the console's video path
-can be exercised end to end; likewise a stand-in POST /api/v1/digital-human/generate is added
-only while the real route is missing.
+Fresh data dir and SQLite DB under --root; the real pipeline renders the videos. With
+CONSOLE_E2E_FAKE_VIDEO=1 (or in a checkout without a VIDEO_GENERATION handler) a stand-in
+handler renders a short real MP4 with ffmpeg instead (test pattern + tone, H.264/AAC,
++faststart), which keeps the console's video path testable on its own.
 """
 
 from __future__ import annotations
@@ -20,14 +19,9 @@ from typing import Any
 
 # Run from the repository root: make `avatarbot` importable without installing it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-for _key in [
-    k for k in os.environ if k.startswith("AVATARBOT_") and k != "AVATARBOT_E2E_FAKE_VIDEO"
-]:
+for _key in [k for k in os.environ if k.startswith("AVATARBOT_")]:
     os.environ.pop(_key)
 
-from fastapi import Body, Request  # noqa: E402
-
-from avatarbot.api.deps import CurrentUser  # noqa: E402
 from avatarbot.config import Settings  # noqa: E402
 from avatarbot.jobs.handlers import JobContext, get_handler, register_handler  # noqa: E402
 from avatarbot.storage.models import TaskType  # noqa: E402
@@ -74,35 +68,13 @@ def render_test_mp4(ctx: JobContext) -> dict[str, Any]:
 
 
 def use_stand_in_pipeline() -> bool:
-    if os.environ.get("AVATARBOT_E2E_FAKE_VIDEO") == "1":
+    if os.environ.get("CONSOLE_E2E_FAKE_VIDEO") == "1":
         return True
     try:
         get_handler(TaskType.VIDEO_GENERATION)
     except LookupError:
         return True
     return False
-
-
-def add_generate_stand_in(app: Any) -> None:
-    """POST /api/v1/digital-human/generate over pipeline.service, only if the real one is absent."""
-    if any(getattr(r, "path", "") == "/api/v1/digital-human/generate" for r in app.routes):
-        return
-
-    async def generate(
-        request: Request, user: CurrentUser, body: dict[str, Any] = Body(...)
-    ) -> dict[str, str]:
-        from avatarbot.pipeline.service import create_video_task
-
-        task = await create_video_task(
-            request.app.state.services,
-            text=body.get("text"),
-            digital_human_id=body.get("digital_human_id"),
-            mode=body.get("mode"),
-            user_id=user.id,
-        )
-        return {"task_id": task.id, "status": task.status.value}
-
-    app.add_api_route("/api/v1/digital-human/generate", generate, methods=["POST"])
 
 
 def main() -> None:
@@ -126,7 +98,6 @@ def main() -> None:
         register_handler(TaskType.VIDEO_GENERATION, render_test_mp4)
         print("console_server: stand-in video handler", flush=True)
     app = create_app(settings)
-    add_generate_stand_in(app)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
