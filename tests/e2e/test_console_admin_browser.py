@@ -6,6 +6,7 @@ Screenshots go to artifacts/screenshots/.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -41,7 +42,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory, console_url: str) -> Itera
         yield w
 
 
-def test_admin_pages_drive_their_apis(console_url: str, watched: Watched) -> None:
+def test_admin_pages_drive_their_apis(console_url: str, watched: Watched, tmp_path: Path) -> None:
     page = watched.page
     page.set_viewport_size({"width": 1280, "height": 860})
     headers = {"Authorization": f"Bearer {token(page)}"}
@@ -54,17 +55,31 @@ def test_admin_pages_drive_their_apis(console_url: str, watched: Watched) -> Non
     )
 
     if api_has(console_url, "/voice/profiles"):
+        # Real speech for the reference recording: the server's own TTS says a sentence.
+        speech = httpx.post(
+            f"{console_url}/api/v1/voice/synthesize",
+            headers=headers,
+            json={"text": "This is a clear reference recording for the narrator voice profile."},
+        )
+        assert speech.status_code == 200, speech.text
+        reference = tmp_path / "reference.wav"
+        reference.write_bytes(speech.content)
         page.goto(f"{console_url}/#/voices")
         page.locator("form input[name=name]").fill("narrator")
+        page.locator("form input[name=reference]").set_input_files(str(reference))
+        page.locator("form audio:not(.hidden)").wait_for()  # the upload can be played first
         page.locator("form button[type=submit]").click()
         row = page.locator("[data-testid=voices-list] tr[data-name=narrator]")
+        row.wait_for()
+        assert page.locator("form .error-text").inner_text() == ""
         row.locator("button", has_text="Play sample").click()
         page.wait_for_function(
             "() => { const a = document.querySelector('audio[src^=blob]');"
             " return a && a.readyState >= 1 && a.duration > 0; }"
         )
         profiles = httpx.get(f"{console_url}/api/v1/voice/profiles", headers=headers).json()
-        assert "narrator" in [p["name"] for p in profiles]
+        narrator = [p for p in profiles if p["name"] == "narrator"]
+        assert narrator and narrator[0]["has_reference"] is True
 
     if api_has(console_url, "/plugins/list"):
         page.goto(f"{console_url}/#/plugins")

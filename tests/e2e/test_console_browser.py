@@ -145,6 +145,16 @@ def test_agent_and_schedule_created_in_ui_show_over_rest(
     agents = httpx.get(f"{console_url}/api/v1/agents/list", headers=headers).json()
     agents = agents.get("items", agents) if isinstance(agents, dict) else agents
     assert "weather_bot" in [a["name"] for a in agents]
+    page.locator(
+        "[data-testid=agents-list] tr[data-name=weather_bot] button", has_text="Edit"
+    ).click()
+    form.locator("input[name=description]").fill("Short weather reports")
+    form.locator("button[type=submit]", has_text="Save").click()
+    page.locator(
+        "[data-testid=agents-list] tr[data-name=weather_bot]", has_text="Short weather"
+    ).wait_for()
+    edited = httpx.get(f"{console_url}/api/v1/agents/weather_bot", headers=headers).json()
+    assert edited["description"] == "Short weather reports"
 
     page.goto(f"{console_url}/#/schedules")
     form = page.locator("[data-testid=schedule-form]")
@@ -168,6 +178,12 @@ def test_agent_and_schedule_created_in_ui_show_over_rest(
     while not httpx.get(runs_url, headers=headers).json():
         assert time.monotonic() < deadline, "Run now left no run record"
         time.sleep(0.2)
+    row.locator("button", has_text="Disable").click()
+    row.locator("button", has_text="Enable").wait_for()
+    schedule = httpx.get(
+        f"{console_url}/api/v1/scheduler/{created[0]['id']}", headers=headers
+    ).json()
+    assert schedule["enabled"] is False
     screenshot(page, "schedules-created")
     assert watched.take_problems() == []
 
