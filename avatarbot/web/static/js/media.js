@@ -21,6 +21,7 @@ export function taskMediaCard(taskId, { kind = "video", onDone } = {}) {
     shown = true;
     try {
       const url = await objectUrl(`/tasks/${encodeURIComponent(taskId)}/result`);
+      card.dataset.objectUrl = url; // released by whoever discards the card (releaseMedia)
       const player = kind === "audio"
         ? h("audio", { controls: true, src: url, preload: "metadata" })
         : h("video", { controls: true, playsInline: true, preload: "metadata", src: url });
@@ -33,4 +34,9 @@ export function taskMediaCard(taskId, { kind = "video", onDone } = {}) {
     }
   });
   return card;
+}
+
+/** Free the blob URLs of the result cards under `root` (they hold whole videos in memory). */
+export function releaseMedia(root) {
+  for (const card of root.querySelectorAll("[data-object-url]")) URL.revokeObjectURL(card.dataset.objectUrl);
 }

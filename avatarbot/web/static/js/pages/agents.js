@@ -18,7 +18,7 @@ export async function render(view) {
   const humans = (await hasRoute("/digital-human/list")) ? await api("/digital-human/list").then(listOf).catch(() => []) : [];
   const listPanel = h("section.panel", { dataset: { testid: "agents-list" } });
   const formPanel = h("section.panel");
-  view.append(h("div.grid2", {}, formPanel, listPanel));
+  view.append(h("div.grid2.list-first", {}, formPanel, listPanel));
   let editing = null;
 
   const drawForm = (agent = null) => {

@@ -4,7 +4,7 @@
 
 import { api, ensureFreshToken, hasRoute, wsUrl } from "../api.js";
 import { t } from "../i18n.js";
-import { taskMediaCard } from "../media.js";
+import { releaseMedia, taskMediaCard } from "../media.js";
 import { feedProgress } from "../progress.js";
 import { errorText, field, h, select } from "../ui.js";
 
@@ -210,6 +210,7 @@ export async function render(view, { user } = {}) {
   });
   // A fresh start: the page forgets the messages and the agent its conversation memory.
   clearButton.addEventListener("click", () => {
+    releaseMedia(messages);
     messages.replaceChildren();
     attached.clear();
     current = null;

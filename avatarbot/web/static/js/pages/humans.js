@@ -30,7 +30,7 @@ export async function render(view) {
   const listPanel = h("section.panel", { dataset: { testid: "humans-list" } });
   const formPanel = h("section.panel");
   const clipPanel = h("div");
-  view.append(h("div.grid2", {}, formPanel, h("div", {}, listPanel, clipPanel)));
+  view.append(h("div.grid2.list-first", {}, formPanel, h("div", {}, listPanel, clipPanel)));
 
   const name = h("input", { name: "name", required: true, maxLength: 100 });
   const description = h("input", { name: "description" });

@@ -79,7 +79,7 @@ export async function render(view) {
       submit.disabled = false;
     }
   });
-  view.append(h("div.grid2", {}, h("section.panel", {}, form), h("div", {}, listPanel, samplePanel)));
+  view.append(h("div.grid2.list-first", {}, h("section.panel", {}, form), h("div", {}, listPanel, samplePanel)));
 
   const load = async () => {
     try {
