@@ -70,7 +70,10 @@ export async function render(view) {
         { key: "agents.capabilities", cell: (a) => (a.capabilities || []).join(", ") },
         { key: "agents.brain", cell: (a) => a.brain || "auto" },
         { actions: true, cell: (a) => [
-          h("button.btn.small.secondary", { type: "button", text: t("common.edit"), on: { click: () => drawForm(a) } }), " ",
+          h("button.btn.small.secondary", { type: "button", text: t("common.edit"), on: { click: () => {
+            drawForm(a);
+            formPanel.scrollIntoView({ block: "start" }); // on phones the form sits below the list
+          } } }), " ",
           h("button.btn.small.danger", { type: "button", text: t("common.delete"), on: { click: (ev) => busy(ev.target, async () => {
             if (!confirm(t("common.confirmDelete", { name: a.name }))) return;
             await api(`/agents/${encodeURIComponent(a.name)}`, { method: "DELETE" });
