@@ -63,9 +63,22 @@ async def start_services(services: Services) -> None:
     plugins = PluginService(settings.data_dir, media_dir=settings.media_dir)
     await asyncio.to_thread(plugins.start)
     services.plugins = plugins
+    # Agents after plugins: the default agent's tools include the plugins' tools.
+    await _start_agents(services)
+
+
+async def _start_agents(services: Services) -> None:
+    from avatarbot.agents.manager import AgentManager
+    from avatarbot.api.websocket import connection_registry
+
+    connection_registry(services)
+    services.agents = AgentManager(services)
+    await services.agents.start()
 
 
 async def stop_services(services: Services) -> None:
+    if services.agents is not None:
+        await services.agents.stop()
     if services.plugins is not None:
         await asyncio.to_thread(services.plugins.stop)
     await services.executor.stop()

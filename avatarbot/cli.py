@@ -9,6 +9,7 @@ import sys
 import typer
 
 from avatarbot import __version__
+from avatarbot.agents.cli import agent_app
 from avatarbot.pipeline.cli_voice import voice_app
 from avatarbot.plugins.cli import plugins_app
 
@@ -24,6 +25,7 @@ user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(voice_app, name="voice")
+app.add_typer(agent_app, name="agent")
 app.add_typer(plugins_app, name="plugins")
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from avatarbot.api.routers import admin, auth, digital_humans, plugins, tasks, voice
+from avatarbot.api.routers import (
+    admin,
+    agents,
+    auth,
+    digital_humans,
+    plugins,
+    tasks,
+    voice,
+    ws_agent,
+)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -13,3 +22,5 @@ api_router.include_router(tasks.router)
 api_router.include_router(digital_humans.router)
 api_router.include_router(voice.router)
 api_router.include_router(plugins.router)
+api_router.include_router(agents.router)
+api_router.include_router(ws_agent.router)

@@ -1,0 +1,64 @@
+"""The Brain protocol and what a brain gets to work with for one message."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from avatarbot.agents.profile import AgentProfile
+from avatarbot.agents.tools.toolbox import Toolbox
+from avatarbot.config import Settings
+
+EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class BrainContext:
+    agent: AgentProfile
+    text: str  # the user's message
+    history: list[dict[str, str]]  # earlier turns, oldest first: {"role", "content"}
+    toolbox: Toolbox
+    emit: EventSink  # streamed tokens and tool events go here
+    settings: Settings
+    language: str = "en"  # "zh" when the message is mostly Chinese
+    channel: str = ""  # feishu | wecom | web | scheduler
+
+
+@dataclass
+class BrainResult:
+    text: str
+    steps: int = 0  # model calls (LLM) or rules applied
+    stopped_at_limit: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Brain(Protocol):
+    name: str
+
+    async def respond(self, ctx: BrainContext) -> BrainResult:
+        """Answer ctx.text, calling tools through ctx.toolbox; stream text through ctx.emit."""
+        ...
+
+    async def summarize(self, previous_summary: str, messages: list[dict[str, str]]) -> str | None:
+        """Condense old turns for memory; None means "just drop them"."""
+        ...
+
+
+def choose_brain_kind(agent_brain: str, settings: Settings) -> str:
+    """'llm' or 'rules' for an agent's brain setting ('auto' picks llm only when configured)."""
+    if agent_brain == "rules":
+        return "rules"
+    if settings.llm.enabled:
+        return "llm"
+    return "rules"  # 'llm' without a configured server falls back rather than failing every chat
+
+
+def build_brain(kind: str, settings: Settings) -> Brain:
+    if kind == "llm":
+        from avatarbot.agents.brains.llm import LLMBrain
+
+        return LLMBrain(settings.llm)
+    from avatarbot.agents.brains.rules import RulesBrain
+
+    return RulesBrain()

@@ -1,0 +1,1 @@
+"""Tools agents can call: built-ins (video, speech, digital humans, schedules) and plugin tools."""
