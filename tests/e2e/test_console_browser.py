@@ -98,7 +98,7 @@ def test_first_run_login_and_video_in_chat(console_url: str, watched: Watched) -
     result = httpx.get(f"{console_url}{tasks[0]['result_url']}", headers=headers)
     assert result.headers["content-type"] == "video/mp4" and result.content[4:8] == b"ftyp"
 
-    screenshot(page, "chat")
+    screenshot(page, "chat-video")
     assert_no_placeholder_text(page, "chat")
     assert watched.take_problems() == []
 
