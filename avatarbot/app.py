@@ -30,6 +30,7 @@ from avatarbot.services import Services
 from avatarbot.storage import migrate
 from avatarbot.storage.db import Database
 from avatarbot.storage.redis import RedisManager
+from avatarbot.web import mount_console
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(api_router)
     app.include_router(webhook_router())  # /webhooks/*: signed by the platforms, no bearer token
     _add_core_routes(app)
+    mount_console(app)
     return app
 
 
