@@ -30,6 +30,7 @@ from avatarbot.services import Services
 from avatarbot.storage import migrate
 from avatarbot.storage.db import Database
 from avatarbot.storage.redis import RedisManager
+from avatarbot.web import mount_console
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(config, run_migrations=run_migrations)
+        from avatarbot.pipeline.neural import register_neural_backends
+
+        register_neural_backends(config.settings)  # lazy factories: nothing heavy loads here
         app.state.services = services
         await start_services(services)
         await start_channels(services)
@@ -177,6 +181,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(api_router)
     app.include_router(webhook_router())  # /webhooks/*: signed by the platforms, no bearer token
     _add_core_routes(app)
+    mount_console(app)
     return app
 
 

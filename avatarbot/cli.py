@@ -11,6 +11,7 @@ import typer
 from avatarbot import __version__
 from avatarbot.agents.cli import agent_app
 from avatarbot.pipeline.cli_voice import voice_app
+from avatarbot.pipeline.models_cli import app as models_app
 from avatarbot.plugins.cli import plugins_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(voice_app, name="voice")
 app.add_typer(agent_app, name="agent")
 app.add_typer(plugins_app, name="plugins")
+app.add_typer(models_app, name="models")
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -45,6 +45,11 @@ class Tokens(BaseModel):
     expires_in: int
 
 
+class AuthStatus(BaseModel):
+    has_users: bool
+    open_registration: bool
+
+
 class RefreshRequest(BaseModel):
     refresh_token: str = Field(max_length=4096)
 
@@ -66,6 +71,16 @@ def _issue_tokens(services: ServicesDep, user_id: int) -> Tokens:
             expires_delta=timedelta(days=auth.refresh_token_days),
         ),
         expires_in=auth.access_token_minutes * 60,
+    )
+
+
+@router.get("/status", response_model=AuthStatus)
+async def read_auth_status(services: ServicesDep, session: SessionDep) -> AuthStatus:
+    """Public: whether any account exists yet (first-run setup) and whether anyone may register."""
+    has_users = await user_service.count(session=session) > 0
+    return AuthStatus(
+        has_users=has_users,
+        open_registration=not has_users or services.settings.auth.open_registration,
     )
 
 

@@ -1,0 +1,90 @@
+// Agents: list, create, edit, delete (/api/v1/agents/*).
+
+import { api, hasRoute } from "../api.js";
+import { t } from "../i18n.js";
+import { busy, errorText, field, formValues, h, notAvailable, select, table, toast } from "../ui.js";
+
+// The agents domain knows these; plugin-provided ones an agent already has are kept as extra boxes.
+const CAPABILITIES = ["video", "voice", "plugins", "schedule"];
+
+const listOf = (answer) => answer.items ?? answer.data ?? answer;
+
+export async function render(view) {
+  view.append(h("h1", { text: t("nav.agents") }));
+  if (!(await hasRoute("/agents/list"))) {
+    view.append(notAvailable(t("nav.agents")));
+    return;
+  }
+  const humans = (await hasRoute("/digital-human/list")) ? await api("/digital-human/list").then(listOf).catch(() => []) : [];
+  const listPanel = h("section.panel", { dataset: { testid: "agents-list" } });
+  const formPanel = h("section.panel");
+  view.append(h("div.grid2.list-first", {}, formPanel, listPanel));
+  let editing = null;
+
+  const drawForm = (agent = null) => {
+    editing = agent;
+    const name = h("input", { name: "name", required: true, value: agent?.name || "", readOnly: Boolean(agent), pattern: "[A-Za-z0-9_\\-]{1,64}" });
+    const prompt = h("textarea", { name: "prompt", text: agent?.prompt || "" });
+    const description = h("input", { name: "description", value: agent?.description || "" });
+    const caps = new Set(agent?.capabilities ?? ["video", "voice"]);
+    const names = [...new Set([...CAPABILITIES, ...caps])];
+    const checks = h("div.checks", {}, names.map((c) => h("label", {},
+      h("input", { type: "checkbox", name: "capabilities", value: c, checked: caps.has(c), dataset: { group: "1" } }), c)));
+    const brain = select("brain", [["auto", "auto"], ["rules", "rules"], ["llm", "llm"]], agent?.brain || "auto");
+    const human = select("digital_human_id", [["", t("chat.defaultHuman")], ...humans.map((d) => [d.id, d.name])], agent?.digital_human_id || "");
+    const error = h("p.error-text");
+    const submit = h("button.btn", { type: "submit", text: t(agent ? "common.save" : "common.create") });
+    const form = h("form", { dataset: { testid: "agent-form" } },
+      h("h2", { text: t(agent ? "agents.edit" : "agents.new") }),
+      field("common.name", name), field("common.description", description), field("agents.prompt", prompt),
+      h("div.field", {}, h("span.small.muted", { text: t("agents.capabilities") }), checks),
+      field("agents.brain", brain), field("chat.human", human), error,
+      h("div.row", {}, submit, agent ? h("button.btn.secondary", { type: "button", text: t("common.cancel"), on: { click: () => drawForm() } }) : null));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      error.textContent = "";
+      const body = formValues(form);
+      body.digital_human_id ||= null;
+      submit.disabled = true;
+      try {
+        if (editing) await api(`/agents/${encodeURIComponent(editing.name)}`, { method: "PUT", json: body });
+        else await api("/agents/create", { json: body });
+        toast(t("common.saved"));
+        drawForm();
+        await load();
+      } catch (err) {
+        error.textContent = errorText(err);
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    formPanel.replaceChildren(form);
+  };
+
+  const load = async () => {
+    try {
+      const agents = listOf(await api("/agents/list"));
+      listPanel.replaceChildren(h("h2", { text: t("agents.list") }), table([
+        { key: "common.name", cell: (a) => [h("strong", { text: a.name }), a.is_default ? h("span.small.muted", { text: ` (${t("agents.default")})` }) : null,
+          a.description ? h("div.small.muted", { text: a.description }) : null] },
+        { key: "agents.capabilities", cell: (a) => (a.capabilities || []).join(", ") },
+        { key: "agents.brain", cell: (a) => a.brain || "auto" },
+        { actions: true, cell: (a) => [
+          h("button.btn.small.secondary", { type: "button", text: t("common.edit"), on: { click: () => {
+            drawForm(a);
+            formPanel.scrollIntoView({ block: "start" }); // on phones the form sits below the list
+          } } }), " ",
+          h("button.btn.small.danger", { type: "button", text: t("common.delete"), on: { click: (ev) => busy(ev.target, async () => {
+            if (!confirm(t("common.confirmDelete", { name: a.name }))) return;
+            await api(`/agents/${encodeURIComponent(a.name)}`, { method: "DELETE" });
+            await load();
+          }) } }),
+        ] },
+      ], agents));
+    } catch (err) {
+      listPanel.replaceChildren(h("p.error-text", { text: errorText(err) }));
+    }
+  };
+  drawForm();
+  await load();
+}
