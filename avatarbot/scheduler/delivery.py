@@ -1,10 +1,9 @@
-"""Pushing a finished report to a schedule's target.
+"""Pushing a finished report to a schedule's target, through the bot's `send_to_target`.
 
-- Feishu/WeCom app chats: the channel objects in `services.channels` (the channels domain's
-  ChannelSender: send_text / send_markdown, videos uploaded as media via bot.delivery).
-- Group-robot webhooks: the channels domain's robot senders (rate limit, retries, signing)
-  when present, else a plain POST. Robots cannot carry video, so a video report becomes
-  text/markdown with a link to the MP4.
+- Feishu/WeCom app chats: the channel senders (videos uploaded as media, with a cover).
+- Group-robot webhooks: the channels domain's robot senders (rate limit, retries, signing).
+  Robots cannot carry video, so a video report becomes markdown with a link to the MP4.
+Without a running bot (no channels domain in this process) robots get a plain POST.
 """
 
 from __future__ import annotations
@@ -31,28 +30,45 @@ def robot_text(report: Report) -> str:
     return text
 
 
+def report_replies(report: Report, *, robot: bool) -> list[Any]:
+    from avatarbot.bot.types import Reply, ReplyKind
+
+    if report.kind == "video" and report.video_path is not None and not robot:
+        replies = [Reply(ReplyKind.TEXT, text=report.text)] if report.text else []
+        return [*replies, Reply(ReplyKind.VIDEO, path=report.video_path)]
+    text = robot_text(report)
+    kind = ReplyKind.TEXT if report.kind == "text" else ReplyKind.MARKDOWN
+    return [Reply(kind, text=text)]
+
+
+async def _send_via_bot(
+    bot: Any, platform: str, target: dict[str, Any], report: Report, key: str
+) -> None:
+    replies = report_replies(report, robot=platform == "webhook")
+    for index, reply in enumerate(replies):
+        await bot.send_to_target(platform, target, reply, key=f"{key}:{index}")
+
+
 class RobotReportSender:
+    def __init__(self, services: Any = None) -> None:
+        self.services = services
+
     async def send(self, target: dict[str, Any], report: Report, *, key: str) -> dict[str, Any]:
-        robot = _robot_for_url(target["url"])
-        text = robot_text(report)
-        if report.kind == "text":
-            await robot.send_text(None, text, key=key)
+        bot = getattr(self.services, "bot", None)
+        if bot is not None:
+            await _send_via_bot(bot, "webhook", target, report, key)
         else:
-            await robot.send_markdown(None, text, key=key)
+            robot = PlainRobot(target["url"])
+            text = robot_text(report)
+            if report.kind == "text":
+                await robot.send_text(None, text, key=key)
+            else:
+                await robot.send_markdown(None, text, key=key)
         return {"robot": target.get("robot", ""), "kind": report.kind}
 
 
-def _robot_for_url(url: str) -> Any:
-    try:
-        from avatarbot.integrations.wecom.group_robot import robot_for_url
-    except ImportError:  # channels domain not installed: a plain POST does the job
-        return PlainRobot(url)
-    return robot_for_url(url)
-
-
 class PlainRobot:
-    """Minimal Feishu/WeCom group-robot client (text and markdown), used without the channels
-    domain."""
+    """Minimal Feishu/WeCom group-robot client (text and markdown), used without a bot."""
 
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
         from avatarbot.scheduler.validation import robot_kind
@@ -92,29 +108,15 @@ class PlainRobot:
 
 
 class ChannelReportSender:
-    """A Feishu/WeCom app chat; the channel is looked up at send time (it may start later)."""
+    """A Feishu/WeCom app chat, through the bot's senders (looked up at send time)."""
 
     def __init__(self, services: Any, platform: str) -> None:
         self.services = services
         self.platform = platform
 
     async def send(self, target: dict[str, Any], report: Report, *, key: str) -> dict[str, Any]:
-        channel = self.services.channels.get(self.platform)
-        if channel is None:
-            raise BackendUnavailable(f"the {self.platform} channel is not configured")
-        try:
-            from avatarbot.bot.channel import ChatTarget
-            from avatarbot.bot.delivery import send_media
-            from avatarbot.bot.types import ReplyKind
-        except ImportError:
-            raise BackendUnavailable("chat channel delivery is not installed") from None
-        chat = ChatTarget.from_dict(target)
-        if report.kind == "video" and report.video_path is not None:
-            if report.text:
-                await channel.send_text(chat, report.text, key=f"{key}:text")
-            await send_media(channel, chat, ReplyKind.VIDEO, report.video_path, key=f"{key}:video")
-        elif report.kind == "markdown":
-            await channel.send_markdown(chat, report.text, key=key)
-        else:
-            await channel.send_text(chat, report.text, key=key)
+        bot = getattr(self.services, "bot", None)
+        if bot is None:
+            raise BackendUnavailable(f"chat delivery is not running; cannot reach {self.platform}")
+        await _send_via_bot(bot, self.platform, target, report, key)
         return {"platform": self.platform, "kind": report.kind}

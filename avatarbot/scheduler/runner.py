@@ -58,7 +58,7 @@ class SchedulerService:
         self.sync_interval_s = sync_interval_s
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.senders: dict[str, ReportSender] = {
-            "webhook": RobotReportSender(),
+            "webhook": RobotReportSender(services),
             "feishu": ChannelReportSender(services, "feishu"),
             "wecom": ChannelReportSender(services, "wecom"),
             **(senders or {}),

@@ -120,4 +120,8 @@ def validate_target(target: dict[str, Any] | None) -> dict[str, Any]:
         return cleaned
     if not url:
         raise InvalidInput("target platform webhook needs the group robot's url")
-    return {"platform": platform, "url": url, "robot": robot_kind(url)}
+    cleaned = {"platform": platform, "url": url, "robot": robot_kind(url)}
+    secret = str(target.get("secret") or "").strip()
+    if secret:  # a Feishu custom bot with signature verification on
+        cleaned["secret"] = secret
+    return cleaned

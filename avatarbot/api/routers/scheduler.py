@@ -33,6 +33,7 @@ class Target(BaseModel):
     chat_id: str | None = None
     user_id: str | None = None
     url: str | None = None
+    secret: str | None = None  # Feishu custom bot signing secret (webhook targets)
 
 
 class ScheduleCreate(BaseModel):
@@ -114,6 +115,8 @@ def _public_target(target: dict[str, Any]) -> dict[str, Any]:
     url = public.get("url")
     if url:
         public["url"] = f"{url[: url.find('/', 8) + 1]}…{url[-4:]}"
+    if public.get("secret"):
+        public["secret"] = "***"
     return public
 
 

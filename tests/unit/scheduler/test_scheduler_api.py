@@ -183,7 +183,7 @@ async def test_run_now_failure_is_recorded_with_reason(
     sid = r.json()["id"]
     run = (await client.post(f"/api/v1/scheduler/{sid}/run", headers=admin_headers)).json()
     assert run["status"] == "failed"
-    assert run["error"] == "the feishu channel is not configured"
+    assert run["error"] == "channel feishu is not configured"
 
 
 async def test_video_report_to_a_robot_is_markdown_with_the_video_link(
@@ -214,3 +214,24 @@ async def test_video_report_to_a_robot_is_markdown_with_the_video_link(
     assert push["body"]["msgtype"] == "markdown"
     assert content.startswith("Report: Summarise yesterday's sales.")
     assert content.endswith(f"/api/v1/tasks/{task_id}/result")
+
+
+async def test_signed_feishu_robot_gets_a_signature_and_the_secret_stays_hidden(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    agent: str,
+    robot: FakeRobotServer,
+    services: Services,
+) -> None:
+    target = {"platform": "webhook", "url": robot.feishu_url, "secret": "s3cr3t-value"}
+    r = await client.post(
+        "/api/v1/scheduler/create", json=_body(agent, target=target), headers=admin_headers
+    )
+    assert r.status_code == 201 and "s3cr3t-value" not in r.text
+    assert r.json()["target"]["secret"] == "***"
+    run = (
+        await client.post(f"/api/v1/scheduler/{r.json()['id']}/run", headers=admin_headers)
+    ).json()
+    assert run["status"] == "done", run
+    [push] = robot.received()
+    assert push["body"]["sign"] and push["body"]["timestamp"]  # Feishu signature fields
