@@ -78,10 +78,20 @@ async def _ask_agent(
 
 
 async def _video_task(services: Any, schedule: Schedule, text: str) -> str:
-    from avatarbot.pipeline.service import create_video_task
+    from avatarbot.pipeline.service import (
+        FEISHU_MAX_VIDEO_BYTES,
+        WECOM_MAX_VIDEO_BYTES,
+        create_video_task,
+    )
 
+    # A video for a chat must fit what that platform accepts (WeCom 10 MB, Feishu 30 MB).
+    limits = {"wecom": WECOM_MAX_VIDEO_BYTES, "feishu": FEISHU_MAX_VIDEO_BYTES}
     task = await create_video_task(
-        services, text=text, user_id=schedule.user_id, name=f"schedule {schedule.name}"
+        services,
+        text=text,
+        user_id=schedule.user_id,
+        name=f"schedule {schedule.name}",
+        max_bytes=limits.get((schedule.target or {}).get("platform", "")),
     )
     return task.id
 
