@@ -27,7 +27,7 @@ const en = {
   "auth.create": "Create account", "auth.register": "Create an account", "auth.haveAccount": "I already have an account",
 
   "chat.title": "Chat", "chat.agent": "Agent", "chat.human": "Digital human",
-  "chat.defaultAgent": "Default agent", "chat.defaultHuman": "Default (Ava)",
+  "chat.defaultAgent": "Default agent", "chat.defaultHuman": "Default (Grace)",
   "chat.noAgents": "Agents are not installed yet: /video still works.",
   "chat.placeholder": "Type a message, or /video 你好 …", "chat.send": "Send", "chat.clear": "New conversation",
   "chat.hint": "Try “/video Hello there” for a talking video, /help for commands, or just ask a question.",
