@@ -32,6 +32,7 @@ async def health_report(services: Services) -> dict[str, Any]:
         if settings.llm.enabled
         else {"status": "disabled", "reason": "offline rule brain (AVATARBOT_LLM__* not set)"}
     )
+    components["pipeline"] = await asyncio.to_thread(_pipeline_status, services)
     overall = "error" if components["database"]["status"] == "error" else "ok"
     return {"status": overall, "version": __version__, "components": components}
 
@@ -43,3 +44,14 @@ def _channel_status(services: Services, name: str, configured: bool) -> dict[str
     if channel is not None and hasattr(channel, "status"):
         return channel.status()
     return {"status": "ok"}
+
+
+def _pipeline_status(services: Services) -> dict[str, Any]:
+    """CPU defaults are always there; neural backends say what they lack ("unavailable: …")."""
+    from avatarbot.pipeline.neural_status import neural_backend_status
+
+    return {
+        "status": "ok",
+        "default": {"tts": "espeak", "animator": "procedural", "enhancer": "detail"},
+        "neural": neural_backend_status(services.settings),
+    }

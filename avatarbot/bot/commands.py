@@ -168,9 +168,6 @@ async def default_answer(services: Services, msg: IncomingMessage) -> list[Reply
         return [
             Reply.of_text(f"I received your {kinds}, but I can only work with text for now. /help")
         ]
-    parsed = parse(msg.text)
-    if parsed is not None:
-        return [Reply.of_text(f"Unknown command /{parsed[0]}.\n\n{HELP_TEXT}")]
     return [
         Reply.of_text(
             f"You said: {msg.text[:200]}\n"

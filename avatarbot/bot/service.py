@@ -220,6 +220,9 @@ class BotService:
         replies = await commands.run(self.services, msg, max_video_bytes=max_bytes)
         if replies is not None:
             return replies
+        parsed = commands.parse(msg.text) if msg.text else None
+        if parsed is not None:  # a slash command we do not know: say so, never guess
+            return [Reply.of_text(f"Unknown command /{parsed[0]}.\n\n{commands.HELP_TEXT}")]
         agents = self.services.agents
         if agents is None:
             return await commands.default_answer(self.services, msg)

@@ -36,6 +36,23 @@ class JobExecutor(Protocol):
         ...
 
 
+JOB_NICENESS = 10
+
+
+def lower_thread_priority() -> None:
+    """Run job threads (and the ffmpeg they start, which inherits it) at a lower CPU priority.
+
+    On a small machine a render would otherwise compete with the event loop for the cores
+    and push webhook answers past the platforms' deadlines. Linux applies nice per thread.
+    """
+    import os
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), JOB_NICENESS)
+    except (AttributeError, OSError, PermissionError):  # not Linux, or not allowed: run as is
+        logger.debug("could not lower the job thread priority")
+
+
 class LocalExecutor:
     """Runs tasks in a thread pool of this process; the event loop only awaits them."""
 
@@ -46,7 +63,9 @@ class LocalExecutor:
         self.bus = bus
         self.settings = settings
         self._pool = ThreadPoolExecutor(
-            max_workers=max(1, settings.jobs.local_workers), thread_name_prefix="avatarbot-job"
+            max_workers=max(1, settings.jobs.local_workers),
+            thread_name_prefix="avatarbot-job",
+            initializer=lower_thread_priority,
         )
         self._running: dict[str, asyncio.Task[TaskStatus | None]] = {}
         self._cancel_flags: dict[str, threading.Event] = {}

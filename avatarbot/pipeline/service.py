@@ -35,7 +35,7 @@ async def ensure_default_digital_human(services: Services) -> DigitalHuman:
         if existing is not None:
             return existing
         human = DigitalHuman(
-            name="Ava",
+            name="Grace",
             description="Built-in presenter (public-domain portrait shipped with avatarbot).",
             image_path=str(default_portrait_path()),
             default_mode=services.settings.pipeline.default_mode,

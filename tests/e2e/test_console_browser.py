@@ -123,7 +123,7 @@ def test_natural_language_reaches_the_agent(console_url: str, watched: Watched) 
     page.locator(".page[data-page=tasks][data-ready]").wait_for(state="attached")
     page.goto(f"{console_url}/#/chat")
     page.locator(".page[data-page=chat][data-ready]").wait_for(state="attached")
-    assert "Ava" in page.locator("[data-testid=msg-bot]").last.inner_text()
+    assert "Grace" in page.locator("[data-testid=msg-bot]").last.inner_text()
     assert watched.take_problems() == []
 
 

@@ -218,6 +218,8 @@ async def read_portrait(human_id: str, user: CurrentUser, session: SessionDep) -
     from fastapi.responses import FileResponse
 
     human = await _get_visible(session, human_id, user)
+    if not await asyncio.to_thread(Path(human.image_path).is_file):
+        raise NotFound(f"the portrait of digital human {human_id} is missing on disk")
     return FileResponse(human.image_path)
 
 

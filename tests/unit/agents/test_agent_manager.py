@@ -149,7 +149,7 @@ async def test_agent_without_video_capability_refuses(
 
 async def test_list_digital_humans(manager: AgentManager) -> None:
     replies = await manager.handle(msg("list digital humans"))
-    assert "Available digital humans" in replies[0].text and "Ava" in replies[0].text
+    assert "Available digital humans" in replies[0].text and "Grace" in replies[0].text
 
 
 async def test_schedule_from_a_feishu_chat(manager: AgentManager, services: Services) -> None:

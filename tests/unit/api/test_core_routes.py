@@ -16,6 +16,11 @@ async def test_root_json_and_health(client: httpx.AsyncClient) -> None:
     assert comps["redis"]["status"] == "disabled"
     assert comps["channels"]["feishu"]["status"] == "disabled"
     assert comps["channels"]["wecom"]["status"] == "disabled"
+    # No model files here: every neural backend says what it lacks; the CPU default serves.
+    neural = comps["pipeline"]["neural"]
+    assert neural["wav2lip"].startswith("unavailable: missing models/wav2lip/")
+    assert neural["gfpgan"].startswith("unavailable: missing models/gfpgan/GFPGANv1.4.pth")
+    assert comps["pipeline"]["default"]["animator"] == "procedural"
 
 
 async def test_request_id_and_metrics(client: httpx.AsyncClient) -> None:

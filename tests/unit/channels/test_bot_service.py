@@ -128,7 +128,7 @@ async def test_commands(services: Services, sender: RecordingSender) -> None:
     await bot.handle_incoming(msg("/status", "e5", chat="oc_other"))
     assert "(default)" in sender.texts()[-1]
     await bot.handle_incoming(msg("/reset", "e6"))
-    assert "no conversation memory" in sender.texts()[-1]
+    assert "forgotten our conversation" in sender.texts()[-1]
     await bot.handle_incoming(msg("/frobnicate", "e7"))
     assert "Unknown command /frobnicate" in sender.texts()[-1]
     await bot.handle_incoming(msg("/video", "e8"))
@@ -164,12 +164,21 @@ async def test_rate_limit_answers_kindly(services: Services, sender: RecordingSe
     assert "a bit fast" in sender.texts()[-1]
     assert sum("a bit fast" in t for t in sender.texts()) == 1
     await services.bot.handle_incoming(msg("hi", "rl-other", user="ou_2"))
-    assert "You said: hi" in sender.texts()[-1]
+    assert "a bit fast" not in sender.texts()[-1]  # another user is answered by the agent
+    assert "offline" in sender.texts()[-1]
 
 
 async def test_one_chat_is_answered_in_order_without_blocking_others(
     services: Services, sender: RecordingSender
 ) -> None:
+    class EchoAgents:  # answers at once, so only the channel's ordering is measured
+        async def handle(self, message: IncomingMessage) -> list[Reply]:
+            return [Reply.of_text(f"You said: {message.text}")]
+
+        async def stop(self) -> None:
+            pass
+
+    services.agents = EchoAgents()
     gate = asyncio.Event()
     sender.gates["first"] = gate
     bot: BotService = services.bot

@@ -27,7 +27,7 @@ const en = {
   "auth.create": "Create account", "auth.register": "Create an account", "auth.haveAccount": "I already have an account",
 
   "chat.title": "Chat", "chat.agent": "Agent", "chat.human": "Digital human",
-  "chat.defaultAgent": "Default agent", "chat.defaultHuman": "Default (Ava)",
+  "chat.defaultAgent": "Default agent", "chat.defaultHuman": "Default (Grace)",
   "chat.noAgents": "Agents are not installed yet: /video still works.",
   "chat.placeholder": "Type a message, or /video 你好 …", "chat.send": "Send", "chat.clear": "New conversation",
   "chat.hint": "Try “/video Hello there” for a talking video, /help for commands, or just ask a question.",
@@ -106,7 +106,7 @@ const zh = {
   "auth.create": "创建账号", "auth.register": "注册新账号", "auth.haveAccount": "已有账号，去登录",
 
   "chat.title": "对话", "chat.agent": "智能体", "chat.human": "数字人",
-  "chat.defaultAgent": "默认智能体", "chat.defaultHuman": "默认（Ava）",
+  "chat.defaultAgent": "默认智能体", "chat.defaultHuman": "默认（Grace）",
   "chat.noAgents": "智能体尚未安装：/video 仍可使用。",
   "chat.placeholder": "输入消息，或 /video 你好 …", "chat.send": "发送", "chat.clear": "新对话",
   "chat.hint": "试试“/video 大家好”生成说话视频，/help 查看命令，或直接提问。",
