@@ -15,7 +15,9 @@ import time
 from typing import Any
 
 from avatarbot.config import Settings
+from avatarbot.errors import BackendUnavailable
 from avatarbot.jobs import service
+from avatarbot.jobs.celery_app import RUN_TASK_NAME, make_celery
 from avatarbot.jobs.progress import ProgressBus
 from avatarbot.jobs.worker import recover_stale, stale_running_ids
 from avatarbot.storage.db import Database
@@ -31,8 +33,6 @@ class CeleryExecutor:
     name = "celery"
 
     def __init__(self, *, db: Database, bus: ProgressBus, settings: Settings) -> None:
-        from avatarbot.jobs.celery_app import make_celery
-
         self.db = db
         self.bus = bus
         self.settings = settings
@@ -45,13 +45,17 @@ class CeleryExecutor:
 
         assert self.settings.redis_url
         self._redis = redis.Redis.from_url(self.settings.redis_url)
-        await self.sweep()
+        with contextlib.suppress(BackendUnavailable):
+            await self.sweep()
         # Pending rows whose message may be gone (Redis restarted): send them again.
         async with self.db.session() as session:
             leftovers = await service.unfinished(session=session)
-        for task in leftovers:
-            if task.status == TaskStatus.PENDING:
-                await self.submit(task.id)
+        try:
+            for task in leftovers:
+                if task.status == TaskStatus.PENDING:
+                    await self.submit(task.id)
+        except BackendUnavailable as exc:  # Redis down: start anyway, the sweeper retries
+            logger.error("could not re-queue pending tasks at start: %s", exc.message)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="avatarbot-job-sweeper")
 
     async def stop(self) -> None:
@@ -76,9 +80,16 @@ class CeleryExecutor:
     def _send(self, task_id: str, queue: str, key: str) -> None:
         # One message per attempt: a second submit of the same pending attempt is a no-op.
         ttl = max(60, self.settings.jobs.visibility_timeout_s)
-        if self._redis is not None and not self._redis.set(key, "1", nx=True, ex=ttl):
-            return
-        self.celery.send_task("avatarbot.run_task", args=[task_id], task_id=task_id, queue=queue)
+        try:
+            if self._redis is not None and not self._redis.set(key, "1", nx=True, ex=ttl):
+                return
+            self.celery.send_task(RUN_TASK_NAME, args=[task_id], task_id=task_id, queue=queue)
+        except Exception as exc:  # Redis down: the row stays pending and is re-sent later
+            logger.error("could not queue task %s: %s", task_id, type(exc).__name__)
+            if self._redis is not None:
+                with contextlib.suppress(Exception):
+                    self._redis.delete(key)
+            raise BackendUnavailable("the job queue (Redis) is unreachable; try again") from None
 
     async def wait(self, task_id: str, timeout: float | None = None) -> TaskStatus:
         deadline = None if timeout is None else time.monotonic() + timeout

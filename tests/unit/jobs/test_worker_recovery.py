@@ -122,3 +122,21 @@ async def test_time_limit_fails_the_task_and_stops_the_handler(tmp_path: Path) -
         assert row.error_message == "time limit exceeded (1 s)"
     finally:
         await db.dispose()
+
+
+async def test_submit_with_redis_down_is_a_clear_error(env: Any) -> None:
+    from avatarbot.errors import BackendUnavailable
+    from avatarbot.jobs.celery_executor import CeleryExecutor
+
+    db, bus, settings = env
+    settings = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    executor = CeleryExecutor(db=db, bus=bus, settings=settings)
+    await executor.start()  # starts anyway: nothing to re-queue, the sweeper keeps trying
+    try:
+        async with db.session() as s:
+            task = await service.create(session=s, task_type=TaskType.CUSTOM, params={})
+        with pytest.raises(BackendUnavailable, match="job queue \\(Redis\\) is unreachable"):
+            await executor.submit(task.id)
+        assert (await _row(db, task.id)).status == TaskStatus.PENDING  # re-sent later
+    finally:
+        await executor.stop()
