@@ -98,14 +98,14 @@ def test_admin_pages_drive_their_apis(console_url: str, watched: Watched, tmp_pa
     if api_has(console_url, "/digital-human/create") and portrait.is_file():
         page.goto(f"{console_url}/#/humans")
         form = page.locator("form", has=page.locator("input[name=image]"))
-        form.locator("input[name=name]").fill("Grace")
+        form.locator("input[name=name]").fill("Linus")
         form.locator("input[name=image]").set_input_files(str(portrait))
         page.wait_for_function("() => document.querySelector('.preview img')?.naturalWidth > 0")
         form.locator("button[type=submit]").click()
-        row = page.locator("[data-testid=humans-list] tr[data-name=Grace]")
+        row = page.locator("[data-testid=humans-list] tr[data-name=Linus]")
         failure = form.locator(".error-text")
         page.wait_for_function(
-            "() => document.querySelector('[data-testid=humans-list] tr[data-name=Grace]')"
+            "() => document.querySelector('[data-testid=humans-list] tr[data-name=Linus]')"
             " || document.querySelector('form .error-text')?.textContent",
             timeout=60_000,
         )
@@ -113,7 +113,7 @@ def test_admin_pages_drive_their_apis(console_url: str, watched: Watched, tmp_pa
             f"creating a digital human failed: {failure.inner_text()}"
         )
         humans = httpx.get(f"{console_url}/api/v1/digital-human/list", headers=headers).json()
-        assert "Grace" in [h["name"] for h in humans]
+        assert "Linus" in [h["name"] for h in humans]
         row.locator("button", has_text="Preview clip").click()
         wait_for_video(page, timeout_ms=90_000)
         screenshot(page, "humans-preview")
