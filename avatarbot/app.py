@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from avatarbot import __version__
+from avatarbot.api.docs_pages import mount_docs
 from avatarbot.api.main import api_router
 from avatarbot.api.middleware import Metrics, RequestContextMiddleware
 from avatarbot.auth.ratelimit import RateLimiter
@@ -164,6 +165,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         description="Chat-bot agents for Feishu and WeCom that answer with talking digital-human "
         "videos.",
         lifespan=lifespan,
+        docs_url=None,  # served by mount_docs from bundled files: works offline
+        redoc_url=None,
     )
     metrics = Metrics()
     app.state.metrics = metrics
@@ -181,6 +184,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(api_router)
     app.include_router(webhook_router())  # /webhooks/*: signed by the platforms, no bearer token
     _add_core_routes(app)
+    mount_docs(app)
     mount_console(app)
     return app
 

@@ -60,14 +60,19 @@ def serve(
     settings = Settings()
     settings.ensure_dirs()
     migrate.upgrade(settings.database_url)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    shown = "127.0.0.1" if bind_host in ("0.0.0.0", "::") else bind_host
+    typer.echo(
+        f"avatarbot: web console http://{shown}:{bind_port}/ , API docs http://{shown}:{bind_port}/docs"
+    )
     uvicorn.run(
         "avatarbot.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
+        host=bind_host,
+        port=bind_port,
         reload=reload,
         factory=False,
         log_config=None,
-        ws="websockets",
+        ws="auto",  # websockets' sans-I/O protocol (the legacy one is deprecated)
         access_log=False,  # our middleware logs each request with its request id
     )
 

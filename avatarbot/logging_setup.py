@@ -61,3 +61,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # httpx logs full URLs at INFO, which can include webhook keys; keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler logs every run of our 30 s schedule sync at INFO: noise, not news.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -56,3 +56,21 @@ def test_import_app_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+async def test_docs_pages_load_nothing_from_the_internet(client: httpx.AsyncClient) -> None:
+    # The README's first step is "open /docs": it must work on an offline server.
+    for path in ("/docs", "/redoc"):
+        page = (await client.get(path)).text
+        assert "cdn.jsdelivr.net" not in page and "fonts.googleapis.com" not in page, path
+    docs = (await client.get("/docs")).text
+    for asset in ("/docs-static/swagger-ui-bundle.js", "/docs-static/swagger-ui.css"):
+        assert asset in docs
+        r = await client.get(asset)
+        assert r.status_code == 200 and len(r.content) > 10_000, asset
+    r = await client.get("/docs-static/redoc.standalone.js")
+    assert (
+        r.status_code == 200
+        and "/docs-static/redoc.standalone.js" in (await client.get("/redoc")).text
+    )
+    assert (await client.get("/docs/oauth2-redirect")).status_code == 200
