@@ -24,6 +24,35 @@ def parse_timezone(name: str) -> ZoneInfo:
         ) from None
 
 
+WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab numbering: 0 = Sunday
+
+
+def _crontab_weekdays(field: str) -> str:
+    """A crontab weekday field (0 or 7 = Sunday) as the day names APScheduler understands.
+
+    APScheduler's CronTrigger numbers weekdays from Monday = 0, even in from_crontab, so
+    "1-5" there means Tuesday to Saturday. Everyone writing a crontab means Monday to Friday:
+    we expand numeric weekdays to an explicit list of names. Names ("mon-fri") pass unchanged.
+    """
+    if field == "*" or any(c.isalpha() for c in field):
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            first_text, _, last_text = span.partition("-")
+            first, last = int(first_text), int(last_text)
+        else:
+            first = last = int(span)
+        if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last and step >= 1):
+            raise ValueError(f"weekday {part!r} out of range (0-7, 0 and 7 = Sunday)")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(WEEKDAY_NAMES[day] for day in sorted(days))
+
+
 def cron_trigger(cron: str, timezone: str) -> Any:
     """APScheduler CronTrigger for a 5-field crontab line; InvalidInput with the reason if bad."""
     from apscheduler.triggers.cron import CronTrigger
@@ -35,8 +64,12 @@ def cron_trigger(cron: str, timezone: str) -> Any:
             f"invalid cron {cron!r}: expected 5 fields (minute hour day month weekday), "
             f"got {len(text.split())}"
         )
+    minute, hour, day, month, weekday = text.split()
     try:
-        return CronTrigger.from_crontab(text, timezone=tz)
+        weekdays = _crontab_weekdays(weekday)
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, timezone=tz
+        )
     except ValueError as exc:
         raise InvalidInput(f"invalid cron {cron!r}: {exc}") from None
 

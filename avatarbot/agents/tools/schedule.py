@@ -30,12 +30,9 @@ def validate_cron(cron: str, timezone: str) -> str:
         raise InvalidInput(
             f"a cron expression has 5 fields (minute hour day month weekday): {cron!r}"
         )
-    from apscheduler.triggers.cron import CronTrigger
+    from avatarbot.scheduler.validation import cron_trigger
 
-    try:
-        CronTrigger.from_crontab(expression, timezone=timezone)
-    except ValueError as exc:
-        raise InvalidInput(f"invalid cron expression {cron!r}: {exc}") from None
+    cron_trigger(expression, timezone)  # the scheduler's own reading (crontab weekdays)
     return expression
 
 
