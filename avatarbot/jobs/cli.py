@@ -21,13 +21,22 @@ def worker(
 ) -> None:
     """Run a Celery worker that executes queued tasks (needs AVATARBOT_REDIS_URL)."""
     from avatarbot.config import Settings
-    from avatarbot.jobs.celery_app import QUEUES, make_celery
     from avatarbot.logging_setup import configure_logging
 
     settings = Settings()
     if not settings.redis_url:
         typer.secho("error: set AVATARBOT_REDIS_URL to run a worker", fg="red", err=True)
         raise typer.Exit(2)
+    try:
+        from avatarbot.jobs.celery_app import QUEUES, make_celery
+    except ModuleNotFoundError as exc:  # `make run` installs the base package only
+        typer.secho(
+            f"error: {exc.name} is not installed; workers need the redis extra: "
+            "pip install 'avatarbot[redis]' (from a checkout: pip install -e '.[redis]')",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2) from None
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = sorted(set(chosen) - set(QUEUES))
     if not chosen or unknown:

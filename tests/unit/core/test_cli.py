@@ -54,3 +54,17 @@ def test_db_and_user_commands(tmp_path: Path) -> None:
     assert out.returncode == 2 and "already exists" in out.stderr
     out = _run(["user", "create", "--email", "x@example.com"], tmp_path, stdin="short\n")
     assert out.returncode == 2 and "at least 8" in out.stderr
+
+
+def test_version_needs_no_sub_command(tmp_path: Path) -> None:
+    from avatarbot import __version__
+
+    out = _run(["--version"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == __version__
+
+
+def test_worker_without_redis_says_what_to_set(tmp_path: Path) -> None:
+    out = _run(["worker"], tmp_path)
+    assert out.returncode == 2
+    assert "AVATARBOT_REDIS_URL" in out.stderr and "Traceback" not in out.stderr
