@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,6 +14,9 @@ from avatarbot.agents.cli import agent_app
 from avatarbot.pipeline.cli_voice import voice_app
 from avatarbot.pipeline.models_cli import app as models_app
 from avatarbot.plugins.cli import plugins_app
+
+if TYPE_CHECKING:
+    from avatarbot.config import Settings
 
 app = typer.Typer(
     name="avatarbot",
@@ -56,6 +60,22 @@ def _root(
     pass
 
 
+def missing_extras(settings: Settings) -> list[str]:
+    """The pip extras this configuration needs but this install lacks (checked before starting)."""
+    import importlib.util
+
+    needed: list[tuple[str, tuple[str, ...]]] = []
+    if settings.redis_url:
+        needed.append(("redis", ("redis", "celery")))
+    if settings.database_url.startswith("postgresql+asyncpg"):
+        needed.append(("postgres", ("asyncpg",)))
+    return [
+        extra
+        for extra, modules in needed
+        if any(importlib.util.find_spec(module) is None for module in modules)
+    ]
+
+
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Bind address (default from settings)."),
@@ -69,6 +89,12 @@ def serve(
     from avatarbot.storage import migrate
 
     settings = Settings()
+    missing = missing_extras(settings)
+    if missing:
+        fail(
+            f"this configuration needs {', '.join(missing)}: "
+            f"pip install 'avatarbot[{','.join(missing)}]' (from a checkout: pip install -e '.[{','.join(missing)}]')"
+        )
     settings.ensure_dirs()
     migrate.upgrade(settings.database_url)
     bind_host, bind_port = host or settings.host, port or settings.port

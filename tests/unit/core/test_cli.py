@@ -68,3 +68,28 @@ def test_worker_without_redis_says_what_to_set(tmp_path: Path) -> None:
     out = _run(["worker"], tmp_path)
     assert out.returncode == 2
     assert "AVATARBOT_REDIS_URL" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from avatarbot.cli import missing_extras
+    from avatarbot.config import Settings
+
+    plain = Settings(_env_file=None, redis_url=None, database_url="sqlite+aiosqlite:///x.db")
+    scaled = Settings(
+        _env_file=None,
+        redis_url="redis://127.0.0.1:6379/0",
+        database_url="postgresql+asyncpg://u:p@127.0.0.1/db",
+    )
+    real_find_spec = importlib.util.find_spec
+    absent = {"celery", "asyncpg"}
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in absent else real_find_spec(name, *a),
+    )
+    assert missing_extras(plain) == []
+    assert missing_extras(scaled) == ["redis", "postgres"]
+    absent.clear()
+    assert missing_extras(scaled) == []
