@@ -72,6 +72,9 @@ class AgentSocket:
         self._task_ids: set[str] = set()
         self._finished: set[str] = set()
         self._closed = False
+        # Progress frames wait here while a message is being answered, so that a client
+        # always sees a task's "answer" before its progress (a fast task can finish first).
+        self._held: list[dict[str, Any]] | None = None
 
     async def run(self) -> None:
         # Subscribed for the whole connection, so no event of a just-started task is missed.
@@ -177,6 +180,7 @@ class AgentSocket:
             )
             return
         agent = frame.get("agent") or self.agent_name
+        self._held = []
         try:
             replies = await self.services.agents.handle(
                 self._incoming(text, frame.get("digital_human_id")),
@@ -185,12 +189,24 @@ class AgentSocket:
             )
         except AvatarbotError as exc:
             await self.send({"type": "error", "code": exc.code, "detail": exc.message})
-            return
         except Exception:
             logger.exception("agent socket: handling a message failed")
             await self.send({"type": "error", "code": "internal_error", "detail": "internal error"})
-            return
-        await self.send(answer_frame(replies, agent))
+        else:
+            await self.send(answer_frame(replies, agent))
+        finally:
+            await self._release_held()
+
+    async def _release_held(self) -> None:
+        while self._held:
+            await self.send(self._held.pop(0))
+        self._held = None  # no await since the last check: nothing can slip in between
+
+    async def _send_progress(self, frame: dict[str, Any]) -> None:
+        if self._held is not None:
+            self._held.append(frame)
+        else:
+            await self.send(frame)
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == "task" and event.get("task_id"):
@@ -222,7 +238,7 @@ class AgentSocket:
             result=result or None,
             error=task.error_message,
         )
-        await self.send(event.to_dict())
+        await self._send_progress(event.to_dict())
 
     async def _forward_progress(self, queue: asyncio.Queue[ProgressEvent]) -> None:
         while True:
@@ -232,7 +248,7 @@ class AgentSocket:
             if event.status in ("completed", "failed", "cancelled"):
                 self._finished.add(event.task_id)
                 self._task_ids.discard(event.task_id)
-            await self.send(event.to_dict())
+            await self._send_progress(event.to_dict())
 
 
 def _limiter(websocket: WebSocket, services: Services) -> RateLimiter:
