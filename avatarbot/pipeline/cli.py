@@ -40,10 +40,11 @@ def render(
     image: Path | None = typer.Option(
         None, "--image", help="Portrait (jpg/png/webp); default: built-in."
     ),
-    mode: str = typer.Option(
-        "lipsync",
+    mode: str | None = typer.Option(
+        None,
         "--mode",
-        help="lipsync | talking_head | enhanced_lipsync | enhanced_talking_head",
+        help="lipsync | talking_head | enhanced_lipsync | enhanced_talking_head "
+        "(default: AVATARBOT_PIPELINE__DEFAULT_MODE, talking_head)",
     ),
     voice: str | None = typer.Option(None, "--voice", help="TTS voice id."),
     language: str | None = typer.Option(
@@ -83,6 +84,10 @@ def render(
             bar.set_postfix_str(message)
             bar.update(max(0.0, percent - bar.n))
 
+    if mode is None:  # the same default the chats use
+        from avatarbot.config import Settings
+
+        mode = Settings().pipeline.default_mode
     try:
         gen = VideoGenerator(size=size, animator=backend, enhancer=enhancer, seed=seed)
         opts = {"mode": mode, "progress": progress, "max_bytes": max_bytes}
