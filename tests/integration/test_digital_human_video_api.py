@@ -48,7 +48,9 @@ async def test_portrait_upload_generate_and_download(
     assert r.status_code == 202, r.text
     task = await _wait_done(client, admin_headers, r.json()["task_id"])
     assert task["status"] == "completed", task
-    r = await client.get(f"/api/v1/tasks/{task['id']}/result", headers=admin_headers)
+    assert task["result_url"] == f"/api/v1/tasks/{task['id']}/result"
+    assert not any(k.endswith("path") for k in task["result"])  # no server layout leaks
+    r = await client.get(task["result_url"], headers=admin_headers)
     assert r.status_code == 200
     assert r.content[4:8] == b"ftyp" and len(r.content) > 10_000
 

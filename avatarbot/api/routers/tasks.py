@@ -42,6 +42,11 @@ class TaskPublic(BaseModel):
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
         public = cls.model_validate(task)
+        if public.result:
+            # Server file paths are internal layout; clients fetch results by URL.
+            public.result = {
+                k: v for k, v in public.result.items() if k != "path" and not k.endswith("_path")
+            }
         if task.status == TaskStatus.COMPLETED and task.result_path:
             public.result_url = f"/api/v1/tasks/{task.id}/result"
         return public
