@@ -5,19 +5,11 @@ Duration and a cover frame for video messages; Opus (Feishu audio) and AMR (WeCo
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
 from avatarbot.errors import InvalidInput
-
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
+from avatarbot.pipeline.ffmpeg import banner_duration, ffmpeg_exe
 
 
 def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -33,11 +25,7 @@ def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[s
 def media_duration(path: Path) -> float:
     """Container duration in seconds (ffmpeg's header line; 0.0 when unknown)."""
     proc = _run(["-i", str(path)])
-    match = _DURATION.search(proc.stderr)
-    if not match:
-        return 0.0
-    hours, minutes, seconds = match.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return banner_duration(proc.stderr) or 0.0
 
 
 def extract_cover(video: Path, out: Path | None = None) -> Path:
