@@ -38,18 +38,16 @@ def extract_cover(video: Path, out: Path | None = None) -> Path:
 
 
 def convert_audio(src: Path, fmt: str) -> Path:
-    """Re-encode audio for a platform: "opus" (Ogg/Opus, Feishu) or "amr" (AMR-NB 8 kHz, WeCom)."""
-    if fmt == "opus":
-        out = src.with_suffix(".opus")
-        codec = ["-vn", "-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-f", "ogg"]
-    elif fmt == "amr":
-        out = src.with_suffix(".amr")
-        codec = ["-vn", "-ac", "1", "-ar", "8000", "-c:a", "libopencore_amrnb", "-b:a", "12.2k"]
-    else:
+    """Re-encode audio for a platform: "opus" (Ogg/Opus, Feishu) or "amr" (AMR-NB 8 kHz, WeCom).
+
+    The codec settings are the pipeline's (audio_io.ENCODINGS), so a voice reply is encoded
+    the same way whichever path made it."""
+    if fmt not in ("opus", "amr"):
         raise InvalidInput(f"unknown audio format {fmt!r}")
+    out = src.with_suffix(f".{fmt}")
     if src.suffix.lower() == out.suffix.lower():
         return src
-    proc = _run(["-y", "-i", str(src), *codec, str(out)])
-    if proc.returncode != 0 or not out.exists():
-        raise InvalidInput(f"cannot convert {src.name} to {fmt}")
-    return out
+    from avatarbot.pipeline.audio_io import convert_audio_file  # numpy: only when converting
+
+    # "ogg" is Opus in an Ogg container at 48 kHz; the .opus suffix is what Feishu expects.
+    return convert_audio_file(src, out, "ogg" if fmt == "opus" else "amr")
