@@ -210,6 +210,17 @@ async def test_memory_budget_truncates_offline(manager: AgentManager) -> None:
     ]
 
 
+async def test_memory_of_a_conversation_id_longer_than_its_column(manager: AgentManager) -> None:
+    # Stored ids are cut to the column's 200 characters; reads and deletes must cut the same way.
+    agent = await manager.get_agent("assistant")
+    assert agent is not None
+    long_id = "feishu:" + "c" * 300
+    await manager.memory.append(agent.id, long_id, "user", "hello")
+    assert await manager.memory.count(agent.id, long_id) == 1
+    assert [h["content"] for h in await manager.memory.history(agent.id, long_id)] == ["hello"]
+    assert await manager.memory.reset(agent.id, long_id) == 1
+
+
 async def test_unknown_agent_is_not_found(manager: AgentManager) -> None:
     with pytest.raises(NotFound):
         await manager.handle(msg("hi"), agent_name="ghost")
