@@ -166,6 +166,31 @@ async def test_schedule_from_a_feishu_chat(manager: AgentManager, services: Serv
         assert await session.scalar(select(func.count()).select_from(Schedule)) == 1
 
 
+async def test_schedule_tool_validates_in_the_scheduler_and_hides_robot_credentials(
+    services: Services,
+) -> None:
+    from avatarbot.agents.tools.schedule import create_schedule
+
+    chat = msg("", channel=Channel.FEISHU, chat="oc_1")
+    robot = {
+        "platform": "webhook",
+        "url": "https://open.feishu.cn/open-apis/bot/v2/hook/tok",
+        "secret": "s3cr3t-value",
+    }
+    out = await create_schedule(
+        services, agent="assistant", message=chat, cron="0  9 * * *", prompt="daily", target=robot
+    )
+    assert out["cron"] == "0 9 * * *" and out["timezone"] == "Asia/Shanghai"
+    assert out["target"] == {"platform": "webhook", "robot": "feishu"}
+    assert "s3cr3t-value" not in str(out)
+    with pytest.raises(InvalidInput, match="5 fields"):
+        await create_schedule(services, agent="assistant", message=chat, cron="daily", prompt="x")
+    with pytest.raises(InvalidInput, match="timezone"):
+        await create_schedule(
+            services, agent="assistant", message=chat, cron="0 9 * * *", prompt="x", timezone="Mars"
+        )
+
+
 async def test_memory_reset_and_survives_restart(tmp_path: Path) -> None:
     from avatarbot.app import create_app
 
