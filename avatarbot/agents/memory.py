@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 
 from avatarbot.storage.db import Database
 from avatarbot.storage.models import ConversationMessage
 
 Summarizer = Callable[[str, list[dict[str, str]]], Awaitable[str | None]]
 MAX_MESSAGE_CHARS = 8000  # one stored message; a 64 KB paste is cut, not replayed forever
+MAX_CONVERSATION_CHARS = 200  # the column's length (ConversationMessage.conversation)
 
 
 @dataclass
@@ -40,6 +41,23 @@ def estimate_tokens(text: str) -> int:
     return cjk + (len(text) - cjk + 3) // 4
 
 
+def _key(conversation: str) -> str:
+    """The stored form of a conversation id: every read, write and delete uses the same one."""
+    return conversation[:MAX_CONVERSATION_CHARS]
+
+
+def _messages_of(agent_id: str, conversation: str) -> Select[tuple[ConversationMessage]]:
+    """SELECT one agent's messages in one conversation, oldest first."""
+    return (
+        select(ConversationMessage)
+        .where(
+            ConversationMessage.agent_id == agent_id,
+            ConversationMessage.conversation == _key(conversation),
+        )
+        .order_by(ConversationMessage.id)
+    )
+
+
 class ConversationMemory:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -47,16 +65,7 @@ class ConversationMemory:
     async def history(self, agent_id: str, conversation: str) -> list[dict[str, str]]:
         """Messages for a brain, oldest first; a summary comes first as a system note."""
         async with self.db.session() as session:
-            rows = (
-                await session.scalars(
-                    select(ConversationMessage)
-                    .where(
-                        ConversationMessage.agent_id == agent_id,
-                        ConversationMessage.conversation == conversation,
-                    )
-                    .order_by(ConversationMessage.id)
-                )
-            ).all()
+            rows = (await session.scalars(_messages_of(agent_id, conversation))).all()
         # A summary row is newer than the turns it replaced but stands for older ones: put it first.
         summaries = [
             {"role": "system", "content": f"Summary of the earlier conversation: {r.content}"}
@@ -80,7 +89,7 @@ class ConversationMemory:
             session.add(
                 ConversationMessage(
                     agent_id=agent_id,
-                    conversation=conversation[:200],
+                    conversation=_key(conversation),
                     role=role,
                     content=content[:MAX_MESSAGE_CHARS],
                     data=data,
@@ -90,7 +99,9 @@ class ConversationMemory:
 
     async def reset(self, agent_id: str | None, conversation: str) -> int:
         """Delete a conversation's messages: one agent's, or every agent's when agent_id is None."""
-        stmt = delete(ConversationMessage).where(ConversationMessage.conversation == conversation)
+        stmt = delete(ConversationMessage).where(
+            ConversationMessage.conversation == _key(conversation)
+        )
         if agent_id is not None:
             stmt = stmt.where(ConversationMessage.agent_id == agent_id)
         async with self.db.session() as session:
@@ -105,7 +116,7 @@ class ConversationMemory:
                 .select_from(ConversationMessage)
                 .where(
                     ConversationMessage.agent_id == agent_id,
-                    ConversationMessage.conversation == conversation,
+                    ConversationMessage.conversation == _key(conversation),
                 )
             )
             return int(value or 0)
@@ -119,18 +130,7 @@ class ConversationMemory:
     ) -> bool:
         """Fold the oldest turns into a summary (or drop them) when over budget; True if it did."""
         async with self.db.session() as session:
-            rows = list(
-                (
-                    await session.scalars(
-                        select(ConversationMessage)
-                        .where(
-                            ConversationMessage.agent_id == agent_id,
-                            ConversationMessage.conversation == conversation,
-                        )
-                        .order_by(ConversationMessage.id)
-                    )
-                ).all()
-            )
+            rows = list((await session.scalars(_messages_of(agent_id, conversation))).all())
             summaries = [r for r in rows if r.role == "summary"]
             turns = [r for r in rows if r.role != "summary"]
             keep = _messages_to_keep(turns, budget)
@@ -151,7 +151,7 @@ class ConversationMemory:
                 session.add(
                     ConversationMessage(
                         agent_id=agent_id,
-                        conversation=conversation,
+                        conversation=_key(conversation),
                         role="summary",
                         content=summary_text[:MAX_MESSAGE_CHARS],
                         data={"summarised_messages": len(old)},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import OAuth2PasswordBearer
@@ -46,6 +46,11 @@ async def user_from_token(token: str | None, services: Services, session: AsyncS
     if not token:
         raise Unauthorized("not authenticated")
     payload = decode_token(token, secret=services.settings.secret_key(), expected="access")
+    return await active_user_from_claims(payload, session)
+
+
+async def active_user_from_claims(payload: dict[str, Any], session: AsyncSession) -> User:
+    """The active user a decoded token names (access or refresh); Unauthorized otherwise."""
     try:
         user_id = int(payload["sub"])
     except (TypeError, ValueError) as exc:

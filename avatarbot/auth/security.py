@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -16,8 +17,13 @@ ALGORITHM = "HS256"
 TokenKind = Literal["access", "refresh"]
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so that timing does not reveal which emails exist.
-DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when the user does not exist, so that timing does not reveal which
+    emails exist. Made on first use: an argon2 hash costs ~0.2 s, too much for import time."""
+    return _hasher.hash("not-a-real-password")
 
 
 def get_password_hash(password: str) -> str:

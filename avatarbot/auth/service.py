@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from avatarbot.auth.security import DUMMY_HASH, get_password_hash, verify_password
+from avatarbot.auth.security import dummy_hash, get_password_hash, verify_password
 from avatarbot.errors import Conflict
 from avatarbot.storage.models import User
 
@@ -52,7 +52,7 @@ async def create(
 async def authenticate(*, session: AsyncSession, login: str, password: str) -> User | None:
     user = await get_by_login(session=session, login=login)
     if user is None:
-        verify_password(password, DUMMY_HASH)  # same cost as a real check
+        verify_password(password, dummy_hash())  # same cost as a real check
         return None
     if not verify_password(password, user.password_hash) or not user.is_active:
         return None

@@ -5,19 +5,11 @@ Duration and a cover frame for video messages; Opus (Feishu audio) and AMR (WeCo
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
 from avatarbot.errors import InvalidInput
-
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
+from avatarbot.pipeline.ffmpeg import banner_duration, ffmpeg_exe
 
 
 def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -33,11 +25,7 @@ def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[s
 def media_duration(path: Path) -> float:
     """Container duration in seconds (ffmpeg's header line; 0.0 when unknown)."""
     proc = _run(["-i", str(path)])
-    match = _DURATION.search(proc.stderr)
-    if not match:
-        return 0.0
-    hours, minutes, seconds = match.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return banner_duration(proc.stderr) or 0.0
 
 
 def extract_cover(video: Path, out: Path | None = None) -> Path:
@@ -50,18 +38,16 @@ def extract_cover(video: Path, out: Path | None = None) -> Path:
 
 
 def convert_audio(src: Path, fmt: str) -> Path:
-    """Re-encode audio for a platform: "opus" (Ogg/Opus, Feishu) or "amr" (AMR-NB 8 kHz, WeCom)."""
-    if fmt == "opus":
-        out = src.with_suffix(".opus")
-        codec = ["-vn", "-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-f", "ogg"]
-    elif fmt == "amr":
-        out = src.with_suffix(".amr")
-        codec = ["-vn", "-ac", "1", "-ar", "8000", "-c:a", "libopencore_amrnb", "-b:a", "12.2k"]
-    else:
+    """Re-encode audio for a platform: "opus" (Ogg/Opus, Feishu) or "amr" (AMR-NB 8 kHz, WeCom).
+
+    The codec settings are the pipeline's (audio_io.ENCODINGS), so a voice reply is encoded
+    the same way whichever path made it."""
+    if fmt not in ("opus", "amr"):
         raise InvalidInput(f"unknown audio format {fmt!r}")
+    out = src.with_suffix(f".{fmt}")
     if src.suffix.lower() == out.suffix.lower():
         return src
-    proc = _run(["-y", "-i", str(src), *codec, str(out)])
-    if proc.returncode != 0 or not out.exists():
-        raise InvalidInput(f"cannot convert {src.name} to {fmt}")
-    return out
+    from avatarbot.pipeline.audio_io import convert_audio_file  # numpy: only when converting
+
+    # "ogg" is Opus in an Ogg container at 48 kHz; the .opus suffix is what Feishu expects.
+    return convert_audio_file(src, out, "ogg" if fmt == "opus" else "amr")

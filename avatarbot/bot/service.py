@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,9 @@ class BotService:
     def __init__(self, services: Services, senders: dict[str, ChannelSender] | None = None) -> None:
         self.services = services
         self.senders: dict[str, ChannelSender] = dict(senders or {})
+        # (url, secret) -> the sender for a group-robot webhook; set by integrations.wiring,
+        # which knows the platforms (bot/ stays platform-neutral).
+        self.robot_sender: Callable[[str, str], ChannelSender] | None = None
         self.limiter = RateLimiter(services.settings.bot.user_messages_per_minute, 60.0)
         self._chat_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_users: dict[tuple[str, str], int] = defaultdict(int)
@@ -147,10 +151,10 @@ class BotService:
 
     def _sender(self, platform: str, target: dict[str, Any] | None = None) -> ChannelSender:
         if platform == "webhook":  # a group robot URL (scheduled reports without an app)
-            from avatarbot.integrations.wecom.group_robot import robot_for_url
-
-            url = str((target or {}).get("url") or "")
-            return robot_for_url(url, secret=str((target or {}).get("secret") or ""))  # type: ignore[return-value]
+            if self.robot_sender is None:
+                raise ExternalServiceError("group robot delivery is not configured")
+            target = target or {}
+            return self.robot_sender(str(target.get("url") or ""), str(target.get("secret") or ""))
         sender = self.senders.get(platform)
         if sender is None:
             raise ExternalServiceError(f"channel {platform} is not configured")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,29 @@ class RetryPolicy:
         """Exponential backoff with jitter, so many workers don't retry in lockstep."""
         raw = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
         return raw * (0.75 + random.random() * 0.5)
+
+
+class CachedToken:
+    """An access token shared by concurrent calls, fetched again `refresh_early_s` before it
+    expires (so a token never dies mid-upload) or when a call says it is invalid (`force`)."""
+
+    def __init__(self, refresh_early_s: float = 300.0) -> None:
+        self.refresh_early_s = refresh_early_s
+        self._value = ""
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(
+        self, fetch: Callable[[], Awaitable[tuple[str, int]]], *, force: bool = False
+    ) -> str:
+        """The cached token, or `fetch()` -> (token, lifetime in seconds) under one lock."""
+        async with self._lock:
+            if not force and self._value and time.monotonic() < self._expires:
+                return self._value
+            value, lifetime_s = await fetch()
+            self._value = value
+            self._expires = time.monotonic() + max(60, lifetime_s - self.refresh_early_s)
+            return value
 
 
 class RetryableStatus(Exception):

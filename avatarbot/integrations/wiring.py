@@ -25,7 +25,11 @@ def webhook_router() -> APIRouter:
 
 async def start_channels(services: Services) -> None:
     settings = services.settings
+    from avatarbot.integrations.wecom.group_robot import robot_for_url
+
     bot = BotService(services)
+    # Robot senders take an optional target (a webhook is its own destination).
+    bot.robot_sender = lambda url, secret: robot_for_url(url, secret=secret)  # type: ignore[assignment,return-value]
     services.bot = bot
     if settings.feishu.enabled:
         from avatarbot.integrations.feishu.channel import FeishuChannel

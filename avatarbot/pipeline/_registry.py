@@ -1,6 +1,6 @@
-"""A small backend registry shared by the animator and enhancer stages.
+"""A small backend registry shared by the TTS, animator and enhancer stages.
 
-Same shape as the TTS registry: backends register a lazy factory with a priority; "auto" returns
+Backends register a lazy factory with a priority; "auto" returns
 the first available one (lowest priority number first); an unknown or unavailable name raises
 BackendUnavailable naming what is missing.
 """
@@ -38,6 +38,24 @@ class BackendRegistry(Generic[T]):
     def register(self, factory: Callable[[], T], *, name: str, priority: int = 50) -> None:
         with self._lock:
             self._entries[name] = _Entry(name, factory, priority)
+
+    def __contains__(self, name: object) -> bool:
+        with self._lock:
+            return name in self._entries
+
+    def forget_instances(self) -> None:
+        """Drop built instances (and remembered build errors) but keep the registrations:
+        the next call builds them again, e.g. after the configuration changed."""
+        with self._lock:
+            for entry in self._entries.values():
+                entry.instance = None
+                entry.error = ""
+
+    def clear(self) -> None:
+        """Forget every registration; the builtins register again on the next call (tests)."""
+        with self._lock:
+            self._entries.clear()
+            self._builtins_loaded = False
 
     def _ordered(self) -> list[_Entry[T]]:
         with self._lock:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarbot.errors import InvalidInput
+from avatarbot.pipeline.ffmpeg import ffmpeg_exe
 
 DEFAULT_MAX_SECONDS = 600.0
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -43,12 +44,6 @@ def temp_audio_path(suffix: str, prefix: str = "avatarbot-") -> Path:
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix)
     os.close(fd)
     return Path(name)
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def _last_error_line(stderr: bytes) -> str:

@@ -325,3 +325,23 @@ def disk_usage_ok(path: Path, needed_bytes: int) -> bool:
     while not target.exists():
         target = target.parent
     return shutil.disk_usage(target).free > needed_bytes * 1.1
+
+
+class NetworkSlot:
+    """Where a neural backend keeps its loaded network.
+
+    With a ModelManager it asks the shared LRU on every call (holding the network here would
+    defeat eviction); without one it loads once and keeps it."""
+
+    def __init__(self, model_cache: ModelManager | None = None) -> None:
+        self.model_cache = model_cache
+        self._network: Any = None
+        self._lock = threading.Lock()
+
+    def get(self, key: str, path: Path, load: Callable[[], Any]) -> Any:
+        if self.model_cache is not None:
+            return self.model_cache.get_loaded(key, load, path.stat().st_size)
+        with self._lock:
+            if self._network is None:
+                self._network = load()
+            return self._network

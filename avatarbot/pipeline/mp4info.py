@@ -15,12 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avatarbot.errors import InvalidInput
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
+from avatarbot.pipeline.ffmpeg import ffmpeg_exe
 
 
 @dataclass

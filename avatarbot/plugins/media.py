@@ -12,9 +12,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avatarbot.errors import BackendUnavailable, InvalidInput
+from avatarbot.errors import InvalidInput
+from avatarbot.pipeline.ffmpeg import banner_duration, ffmpeg_exe
 
-_DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: (Video|Audio|Subtitle): (\w+)(.*)")
 _SIZE_RE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
 _FPS_RE = re.compile(r"([\d.]+) fps")
@@ -60,17 +60,6 @@ class MediaInfo:
 
 
 @functools.cache
-def ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-    except ImportError as exc:  # pragma: no cover - a base dependency
-        raise BackendUnavailable(
-            "imageio-ffmpeg is not installed (pip install imageio-ffmpeg)"
-        ) from exc
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-@functools.cache
 def has_filter(name: str) -> bool:
     out = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-filters"],
@@ -102,11 +91,10 @@ def probe(path: Path) -> MediaInfo:
         timeout=60,
     )
     text = done.stderr
-    match = _DURATION_RE.search(text)
-    if match is None:
+    duration = banner_duration(text)
+    if duration is None:
         raise InvalidInput(f"{Path(path).name} is not a readable media file")
-    hours, minutes, seconds = match.groups()
-    info = MediaInfo(int(hours) * 3600 + int(minutes) * 60 + float(seconds))
+    info = MediaInfo(duration)
     for kind, codec, rest in _STREAM_RE.findall(text):
         stream = StreamInfo(kind.lower(), codec)
         if kind == "Video":

@@ -3,15 +3,14 @@
 - Feishu/WeCom app chats: the channel senders (videos uploaded as media, with a cover).
 - Group-robot webhooks: the channels domain's robot senders (rate limit, retries, signing).
   Robots cannot carry video, so a video report becomes markdown with a link to the MP4.
-Without a running bot (no channels domain in this process) robots get a plain POST.
+The scheduler starts in the server lifespan after the channels, so the bot is always there.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Protocol
 
-from avatarbot.errors import BackendUnavailable, ExternalServiceError
+from avatarbot.errors import BackendUnavailable
 from avatarbot.scheduler.reports import Report
 
 
@@ -50,61 +49,17 @@ async def _send_via_bot(
 
 
 class RobotReportSender:
+    """A group-robot webhook, through the bot's robot senders (rate limit, retries, signing)."""
+
     def __init__(self, services: Any = None) -> None:
         self.services = services
 
     async def send(self, target: dict[str, Any], report: Report, *, key: str) -> dict[str, Any]:
         bot = getattr(self.services, "bot", None)
-        if bot is not None:
-            await _send_via_bot(bot, "webhook", target, report, key)
-        else:
-            robot = PlainRobot(target["url"])
-            text = robot_text(report)
-            if report.kind == "text":
-                await robot.send_text(None, text, key=key)
-            else:
-                await robot.send_markdown(None, text, key=key)
+        if bot is None:
+            raise BackendUnavailable("chat delivery is not running; cannot reach the group robot")
+        await _send_via_bot(bot, "webhook", target, report, key)
         return {"robot": target.get("robot", ""), "kind": report.kind}
-
-
-class PlainRobot:
-    """Minimal Feishu/WeCom group-robot client (text and markdown), used without a bot."""
-
-    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
-        from avatarbot.scheduler.validation import robot_kind
-
-        self.url = url
-        self.kind = robot_kind(url)
-        self.timeout_s = timeout_s
-
-    async def send_text(self, _target: Any, text: str, *, key: str = "") -> None:
-        if self.kind == "feishu":
-            await self._post({"msg_type": "text", "content": {"text": text}})
-        else:
-            await self._post({"msgtype": "text", "text": {"content": text}})
-
-    async def send_markdown(self, _target: Any, text: str, *, key: str = "") -> None:
-        if self.kind == "feishu":
-            card = {"elements": [{"tag": "markdown", "content": text}]}
-            await self._post({"msg_type": "interactive", "card": card})
-        else:
-            await self._post({"msgtype": "markdown", "markdown": {"content": text}})
-
-    async def _post(self, body: dict[str, Any]) -> None:
-        import httpx
-
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                response = await client.post(self.url, json=body)
-        except httpx.HTTPError as exc:
-            raise ExternalServiceError(f"group robot unreachable ({type(exc).__name__})") from None
-        data: dict[str, Any] = {}
-        with contextlib.suppress(ValueError):  # a non-JSON answer is judged by its status
-            data = response.json()
-        code = data.get("code", data.get("errcode", data.get("StatusCode", 0)))
-        if response.status_code >= 400 or code not in (0, None):
-            message = data.get("msg") or data.get("errmsg") or f"HTTP {response.status_code}"
-            raise ExternalServiceError(f"group robot refused the message: {message}")
 
 
 class ChannelReportSender:

@@ -6,44 +6,18 @@ on start, so a schedule made while it is down is not lost).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from avatarbot.bot.types import Channel, IncomingMessage
 from avatarbot.errors import InvalidInput
+from avatarbot.scheduler import service as schedule_service
 from avatarbot.services import Services
-from avatarbot.storage.models import Schedule
 
 logger = logging.getLogger(__name__)
 
-OUTPUTS = ("text", "markdown", "video")
-PLATFORMS = ("feishu", "wecom", "webhook")
 CHAT_DEFAULT_TIMEZONE = "Asia/Shanghai"  # Feishu/WeCom users mean local (China) time
-
-
-def validate_cron(cron: str, timezone: str) -> str:
-    expression = re.sub(r"\s+", " ", (cron or "").strip())
-    if len(expression.split(" ")) != 5:
-        raise InvalidInput(
-            f"a cron expression has 5 fields (minute hour day month weekday): {cron!r}"
-        )
-    from avatarbot.scheduler.validation import cron_trigger
-
-    cron_trigger(expression, timezone)  # the scheduler's own reading (crontab weekdays)
-    return expression
-
-
-def validate_timezone(timezone: str) -> str:
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"unknown time zone {timezone!r} (use an IANA name like Asia/Shanghai)"
-        ) from None
-    return timezone
 
 
 def default_target(message: IncomingMessage) -> dict[str, Any]:
@@ -60,19 +34,6 @@ def default_target(message: IncomingMessage) -> dict[str, Any]:
     )
 
 
-def validate_target(target: dict[str, Any]) -> dict[str, Any]:
-    platform = str(target.get("platform", ""))
-    if platform not in PLATFORMS:
-        raise InvalidInput(f"target platform must be one of {', '.join(PLATFORMS)}")
-    if platform == "webhook":
-        url = str(target.get("url", ""))
-        if not url.startswith(("https://", "http://")):
-            raise InvalidInput("a webhook target needs an http(s) url")
-    elif not (target.get("chat_id") or target.get("user_id")):
-        raise InvalidInput(f"a {platform} target needs a chat_id or user_id")
-    return dict(target)
-
-
 async def create_schedule(
     services: Services,
     *,
@@ -85,62 +46,43 @@ async def create_schedule(
     output: str = "text",
     target: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    tz = validate_timezone(
-        timezone
-        or (CHAT_DEFAULT_TIMEZONE if message.channel in (Channel.FEISHU, Channel.WECOM) else "UTC")
+    tz = timezone or (
+        CHAT_DEFAULT_TIMEZONE if message.channel in (Channel.FEISHU, Channel.WECOM) else "UTC"
     )
-    expression = validate_cron(cron, tz)
     prompt = (prompt or "").strip()
     if not prompt:
         raise InvalidInput("the report prompt is empty")
-    if output not in OUTPUTS:
-        raise InvalidInput(f"output must be one of {', '.join(OUTPUTS)}")
-    chosen_target = validate_target(target) if target else default_target(message)
     values = {
         "name": (name or prompt)[:200],
-        "cron": expression,
+        "cron": re.sub(r"\s+", " ", (cron or "").strip()),
         "timezone": tz,
         "agent": agent,
         "prompt": prompt,
         "output": output,
-        "target": chosen_target,
+        "target": target if target else default_target(message),
         "enabled": True,
     }
+    # The scheduler domain validates every field (cron, timezone, output, target, agent).
     async with services.db.session() as session:
-        try:
-            # The scheduler domain's own validation and insert, when that package is present.
-            from avatarbot.scheduler import service as schedule_service
-        except ImportError:
-            row = Schedule(user_id=message.owner_id, **values)
-            session.add(row)
-            await session.commit()
-            await session.refresh(row)
-        else:
-            row = await schedule_service.create(
-                session=session, values=values, user_id=message.owner_id
-            )
+        row = await schedule_service.create(
+            session=session, values=values, user_id=message.owner_id
+        )
     await _notify_scheduler(services, row.id)
     return {
         "schedule_id": row.id,
         "name": row.name,
-        "cron": expression,
-        "timezone": tz,
-        "output": output,
-        "target": {k: v for k, v in chosen_target.items() if k != "url"},
+        "cron": row.cron,
+        "timezone": row.timezone,
+        "output": row.output,
+        # the robot URL and signing secret are credentials: never echoed into the chat
+        "target": {k: v for k, v in row.target.items() if k not in ("url", "secret")},
     }
 
 
 async def _notify_scheduler(services: Services, schedule_id: str) -> None:
-    scheduler = services.scheduler
-    if scheduler is None:
+    if services.scheduler is None:
         return
-    for method in ("schedule_added", "sync", "reload"):
-        hook = getattr(scheduler, method, None)
-        if callable(hook):
-            try:
-                result = hook(schedule_id) if method == "schedule_added" else hook()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:  # the row is stored; the scheduler picks it up on its next sync
-                logger.exception("scheduler did not accept schedule %s", schedule_id)
-            return
+    try:
+        await services.scheduler.sync()
+    except Exception:  # the row is stored; the scheduler picks it up on its next sync
+        logger.exception("scheduler did not accept schedule %s", schedule_id)

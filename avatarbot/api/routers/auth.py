@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
-from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
+from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep, active_user_from_claims
 from avatarbot.auth import service as user_service
 from avatarbot.auth.security import create_token, decode_token
 from avatarbot.errors import PermissionDenied, RateLimited, Unauthorized
@@ -133,13 +133,7 @@ async def refresh(body: RefreshRequest, services: ServicesDep, session: SessionD
     payload = decode_token(
         body.refresh_token, secret=services.settings.secret_key(), expected="refresh"
     )
-    try:
-        user_id = int(payload["sub"])
-    except (TypeError, ValueError) as exc:
-        raise Unauthorized("invalid token") from exc
-    user = await user_service.get(session=session, user_id=user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("user not found or inactive")
+    user = await active_user_from_claims(payload, session)
     return _issue_tokens(services, user.id)
 
 

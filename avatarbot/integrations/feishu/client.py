@@ -14,14 +14,13 @@ import asyncio
 import json
 import logging
 import mimetypes
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from avatarbot.errors import ExternalServiceError
-from avatarbot.integrations.http import RetryPolicy, send_with_retry
+from avatarbot.integrations.http import CachedToken, RetryPolicy, send_with_retry
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +52,7 @@ class FeishuClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
-        self._token = ""
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._token = CachedToken(TOKEN_REFRESH_EARLY_S)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -63,28 +60,25 @@ class FeishuClient:
     # --- token -----------------------------------------------------------------------
 
     async def tenant_token(self, *, force: bool = False) -> str:
-        async with self._token_lock:
-            if not force and self._token and time.monotonic() < self._token_expires:
-                return self._token
-            response = await send_with_retry(
-                "feishu",
-                "tenant_access_token",
-                lambda: self._http.post(
-                    "/open-apis/auth/v3/tenant_access_token/internal",
-                    json={"app_id": self.app_id, "app_secret": self._app_secret},
-                ),
-                self.retry,
+        return await self._token.get(self._fetch_tenant_token, force=force)
+
+    async def _fetch_tenant_token(self) -> tuple[str, int]:
+        response = await send_with_retry(
+            "feishu",
+            "tenant_access_token",
+            lambda: self._http.post(
+                "/open-apis/auth/v3/tenant_access_token/internal",
+                json={"app_id": self.app_id, "app_secret": self._app_secret},
+            ),
+            self.retry,
+        )
+        data = _json(response)
+        if data.get("code") != 0 or not data.get("tenant_access_token"):
+            raise FeishuAPIError(
+                f"Feishu token request refused: code {data.get('code')} {data.get('msg', '')}",
+                int(data.get("code") or 0),
             )
-            data = _json(response)
-            if data.get("code") != 0 or not data.get("tenant_access_token"):
-                raise FeishuAPIError(
-                    f"Feishu token request refused: code {data.get('code')} {data.get('msg', '')}",
-                    int(data.get("code") or 0),
-                )
-            self._token = str(data["tenant_access_token"])
-            expire = int(data.get("expire") or 7200)
-            self._token_expires = time.monotonic() + max(60, expire - TOKEN_REFRESH_EARLY_S)
-            return self._token
+        return str(data["tenant_access_token"]), int(data.get("expire") or 7200)
 
     # --- generic call ----------------------------------------------------------------
 

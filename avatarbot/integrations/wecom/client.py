@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from avatarbot.errors import ExternalServiceError
-from avatarbot.integrations.http import RetryPolicy, send_with_retry
+from avatarbot.integrations.http import CachedToken, RetryPolicy, send_with_retry
 
 logger = logging.getLogger(__name__)
 
@@ -54,35 +53,30 @@ class WecomClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
-        self._token = ""
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._token = CachedToken(TOKEN_REFRESH_EARLY_S)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def access_token(self, *, force: bool = False) -> str:
-        async with self._token_lock:
-            if not force and self._token and time.monotonic() < self._token_expires:
-                return self._token
-            response = await send_with_retry(
-                "wecom",
-                "gettoken",
-                lambda: self._http.get(
-                    "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self._secret}
-                ),
-                self.retry,
+        return await self._token.get(self._fetch_access_token, force=force)
+
+    async def _fetch_access_token(self) -> tuple[str, int]:
+        response = await send_with_retry(
+            "wecom",
+            "gettoken",
+            lambda: self._http.get(
+                "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self._secret}
+            ),
+            self.retry,
+        )
+        data = _json(response)
+        if data.get("errcode", 0) != 0 or not data.get("access_token"):
+            raise WecomAPIError(
+                f"WeCom gettoken refused: errcode {data.get('errcode')} {data.get('errmsg', '')}",
+                int(data.get("errcode") or 0),
             )
-            data = _json(response)
-            if data.get("errcode", 0) != 0 or not data.get("access_token"):
-                raise WecomAPIError(
-                    f"WeCom gettoken refused: errcode {data.get('errcode')} {data.get('errmsg', '')}",
-                    int(data.get("errcode") or 0),
-                )
-            self._token = str(data["access_token"])
-            expires = int(data.get("expires_in") or 7200)
-            self._token_expires = time.monotonic() + max(60, expires - TOKEN_REFRESH_EARLY_S)
-            return self._token
+        return str(data["access_token"]), int(data.get("expires_in") or 7200)
 
     async def call(
         self,

@@ -14,11 +14,10 @@ backend ahead of the chosen one. Load models on the first synthesize() instead.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
-from avatarbot.errors import BackendUnavailable
+from avatarbot.pipeline._registry import BackendRegistry
 from avatarbot.pipeline.types import Availability, TTSBackend
 
 TTSFactory = Callable[[], TTSBackend]
@@ -32,18 +31,18 @@ DEFAULT_PRIORITIES: dict[str, int] = {
 }
 
 
-@dataclass
-class _Entry:
-    name: str
-    factory: TTSFactory
-    priority: int
-    instance: TTSBackend | None = None
-    error: str = ""  # the factory raised: why the backend cannot be built
+def _make_espeak() -> TTSBackend:
+    from avatarbot.pipeline.tts.espeak import EspeakBackend
+
+    return EspeakBackend()
 
 
-_registry: dict[str, _Entry] = {}
-_lock = threading.RLock()
-_builtins_loaded = False
+def _builtins(registry: BackendRegistry[Any]) -> None:
+    if "espeak" not in registry:  # a test or deployment may have put its own espeak in place
+        registry.register(_make_espeak, name="espeak", priority=DEFAULT_PRIORITIES["espeak"])
+
+
+_registry: BackendRegistry[TTSBackend] = BackendRegistry("TTS", _builtins)
 
 
 def register_tts_backend(
@@ -55,98 +54,27 @@ def register_tts_backend(
         raise ValueError("register_tts_backend needs a name (argument or factory.name)")
     if priority is None:
         priority = DEFAULT_PRIORITIES.get(backend_name, 50)
-    with _lock:
-        _registry[backend_name] = _Entry(backend_name, factory, priority)
-
-
-def _make_espeak() -> TTSBackend:
-    from avatarbot.pipeline.tts.espeak import EspeakBackend
-
-    return EspeakBackend()
-
-
-def _ensure_builtins() -> None:
-    global _builtins_loaded
-    with _lock:
-        if _builtins_loaded:
-            return
-        _builtins_loaded = True
-        if "espeak" not in _registry:
-            register_tts_backend(_make_espeak, name="espeak")
-
-
-def _instance(entry: _Entry) -> TTSBackend | None:
-    with _lock:
-        if entry.instance is None and not entry.error:
-            try:
-                entry.instance = entry.factory()
-            except Exception as exc:  # a broken optional backend must not break the others
-                entry.error = f"{entry.name}: {type(exc).__name__}: {exc}"
-        return entry.instance
-
-
-def _availability(entry: _Entry) -> Availability:
-    backend = _instance(entry)
-    if backend is None:
-        return Availability.no(entry.error)
-    try:
-        return backend.availability()
-    except Exception as exc:
-        return Availability.no(f"{entry.name}: availability check failed: {exc}")
-
-
-def _ordered() -> list[_Entry]:
-    _ensure_builtins()
-    with _lock:
-        return sorted(_registry.values(), key=lambda e: (e.priority, e.name))
+    _registry.register(factory, name=backend_name, priority=priority)
 
 
 def list_tts_backends() -> list[tuple[str, Availability]]:
     """Every registered backend in auto order, with whether it can run here."""
-    return [(entry.name, _availability(entry)) for entry in _ordered()]
+    return _registry.list()
 
 
 def get_tts_backend(name: str | None = "auto") -> TTSBackend:
     """The named backend, or the first available one for None/"auto"."""
-    entries = _ordered()
-    if name in (None, "", "auto"):
-        reasons: list[str] = []
-        for entry in entries:
-            availability = _availability(entry)
-            if availability.ok:
-                backend = _instance(entry)
-                assert backend is not None
-                return backend
-            reasons.append(availability.reason or entry.name)
-        raise BackendUnavailable("no TTS backend is available: " + "; ".join(reasons))
-    for entry in entries:
-        if entry.name == name:
-            availability = _availability(entry)
-            if not availability.ok:
-                raise BackendUnavailable(
-                    f"TTS backend {name!r} is unavailable: {availability.reason}"
-                )
-            backend = _instance(entry)
-            assert backend is not None
-            return backend
-    known = ", ".join(e.name for e in entries)
-    raise BackendUnavailable(f"unknown TTS backend {name!r} (known: {known})")
+    return _registry.get(name)
 
 
 def forget_tts_instances() -> None:
     """Drop built backend instances (and remembered build errors) but keep the registrations:
     the next call builds them again, e.g. after the configuration changed."""
-    with _lock:
-        for entry in _registry.values():
-            entry.instance = None
-            entry.error = ""
+    _registry.forget_instances()
 
 
 def _reset_registry_for_tests() -> None:
-    global _builtins_loaded
-    with _lock:
-        _registry.clear()
-        _builtins_loaded = False
+    _registry.clear()
 
 
 __all__ = [

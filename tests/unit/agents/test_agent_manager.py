@@ -166,6 +166,31 @@ async def test_schedule_from_a_feishu_chat(manager: AgentManager, services: Serv
         assert await session.scalar(select(func.count()).select_from(Schedule)) == 1
 
 
+async def test_schedule_tool_validates_in_the_scheduler_and_hides_robot_credentials(
+    services: Services,
+) -> None:
+    from avatarbot.agents.tools.schedule import create_schedule
+
+    chat = msg("", channel=Channel.FEISHU, chat="oc_1")
+    robot = {
+        "platform": "webhook",
+        "url": "https://open.feishu.cn/open-apis/bot/v2/hook/tok",
+        "secret": "s3cr3t-value",
+    }
+    out = await create_schedule(
+        services, agent="assistant", message=chat, cron="0  9 * * *", prompt="daily", target=robot
+    )
+    assert out["cron"] == "0 9 * * *" and out["timezone"] == "Asia/Shanghai"
+    assert out["target"] == {"platform": "webhook", "robot": "feishu"}
+    assert "s3cr3t-value" not in str(out)
+    with pytest.raises(InvalidInput, match="5 fields"):
+        await create_schedule(services, agent="assistant", message=chat, cron="daily", prompt="x")
+    with pytest.raises(InvalidInput, match="timezone"):
+        await create_schedule(
+            services, agent="assistant", message=chat, cron="0 9 * * *", prompt="x", timezone="Mars"
+        )
+
+
 async def test_memory_reset_and_survives_restart(tmp_path: Path) -> None:
     from avatarbot.app import create_app
 
@@ -208,6 +233,17 @@ async def test_memory_budget_truncates_offline(manager: AgentManager) -> None:
         "message number 3",
         "message number 4",
     ]
+
+
+async def test_memory_of_a_conversation_id_longer_than_its_column(manager: AgentManager) -> None:
+    # Stored ids are cut to the column's 200 characters; reads and deletes must cut the same way.
+    agent = await manager.get_agent("assistant")
+    assert agent is not None
+    long_id = "feishu:" + "c" * 300
+    await manager.memory.append(agent.id, long_id, "user", "hello")
+    assert await manager.memory.count(agent.id, long_id) == 1
+    assert [h["content"] for h in await manager.memory.history(agent.id, long_id)] == ["hello"]
+    assert await manager.memory.reset(agent.id, long_id) == 1
 
 
 async def test_unknown_agent_is_not_found(manager: AgentManager) -> None:

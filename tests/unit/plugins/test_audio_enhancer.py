@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -27,15 +25,12 @@ def rms_db(x: np.ndarray) -> float:
     return float(20 * np.log10(np.sqrt(np.mean(x**2)) + 1e-12))
 
 
-@pytest.fixture(params=["preprocessor", "ffmpeg"])
-def manager(request, tmp_path, monkeypatch):
-    """Every test runs on AudioPreprocessor (pipeline.audio) and on the ffmpeg-only fallback."""
+@pytest.fixture
+def manager(tmp_path):
+    """The plugin over AudioPreprocessor (pipeline.audio); EQ through ffmpeg."""
     mgr = PluginManager(tmp_path / "data")
     plugin = mgr.load_plugin("audio_enhancer")
-    module = importlib.import_module(type(plugin).__module__)
-    if request.param == "ffmpeg":
-        monkeypatch.setattr(module, "_preprocessor_class", lambda: None)
-    assert plugin.backend == request.param
+    assert plugin.backend == "preprocessor"
     mgr.media_dir.mkdir(parents=True, exist_ok=True)
     yield mgr
     mgr.shutdown()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from avatarbot.errors import BackendUnavailable
 from avatarbot.pipeline.animators.wav2lip import face as facemod
 from avatarbot.pipeline.animators.wav2lip.mel import mel_windows, melspectrogram, to_16k_mono
 from avatarbot.pipeline.animators.wav2lip.runtime import Wav2LipRunner, load_runner
+from avatarbot.pipeline.models import NetworkSlot
 from avatarbot.pipeline.types import AnimationJob, Availability
 
 # Preference order inside DATA_DIR/models/wav2lip/: GAN weights look sharper.
@@ -51,9 +51,7 @@ class Wav2LipAnimator:
         self.device = device
         self.batch_size = batch_size
         self.face_box_fn = face_box_fn or facemod.default_face_box
-        self._runner: Wav2LipRunner | None = None
-        self.model_cache = model_cache
-        self._lock = threading.Lock()
+        self._network = NetworkSlot(model_cache)
 
     def _candidates(self) -> list[Path]:
         if self.checkpoint is not None:
@@ -90,19 +88,11 @@ class Wav2LipAnimator:
         names = " or ".join(p.name for p in self._candidates()[:3])
         return Availability.no(f"missing models/wav2lip/{names} (place the file by hand)")
 
-    def runner(self) -> Any:
+    def runner(self) -> Wav2LipRunner:
         path = self.resolve_checkpoint()
         if path is None:
             raise BackendUnavailable(f"wav2lip: {self.availability().reason}")
-        if self.model_cache is not None:
-            # Ask the shared LRU every time: holding the runner here would defeat eviction.
-            return self.model_cache.get_loaded(
-                f"wav2lip:{path}", lambda: load_runner(path, self.device), path.stat().st_size
-            )
-        with self._lock:
-            if self._runner is None:
-                self._runner = load_runner(path, self.device)
-            return self._runner
+        return self._network.get(f"wav2lip:{path}", path, lambda: load_runner(path, self.device))
 
     def animate(self, job: AnimationJob) -> Iterator[np.ndarray]:
         n_frames = job.track.n_frames

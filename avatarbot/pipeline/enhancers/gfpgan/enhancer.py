@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from avatarbot.errors import BackendUnavailable
 from avatarbot.pipeline.enhancers.gfpgan.runtime import FACE_SIZE, GFPGANRunner, load_runner
+from avatarbot.pipeline.models import NetworkSlot
 from avatarbot.pipeline.types import Availability
 
 CHECKPOINT_NAMES = ("GFPGANv1.4.pth", "GFPGANv1.3.pth", "GFPGANv1.4.onnx")
@@ -72,9 +72,7 @@ class GFPGANEnhancer:
         self.models_dir = Path(models_dir)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.runtime, self.device, self.strength = runtime, device, float(strength)
-        self._runner: GFPGANRunner | None = None
-        self.model_cache = model_cache
-        self._lock = threading.Lock()
+        self._network = NetworkSlot(model_cache)
 
     def _candidates(self) -> list[Path]:
         if self.checkpoint is not None:
@@ -106,19 +104,11 @@ class GFPGANEnhancer:
         where = self.checkpoint or f"models/gfpgan/{self._candidates()[0].name}"
         return Availability.no(f"missing {where} (place the file by hand)")
 
-    def runner(self) -> Any:
+    def runner(self) -> GFPGANRunner:
         path = self.resolve_checkpoint()
         if path is None:
             raise BackendUnavailable(f"gfpgan: {self.availability().reason}")
-        if self.model_cache is not None:
-            # Ask the shared LRU every time: holding the runner here would defeat eviction.
-            return self.model_cache.get_loaded(
-                f"gfpgan:{path}", lambda: load_runner(path, self.device), path.stat().st_size
-            )
-        with self._lock:
-            if self._runner is None:
-                self._runner = load_runner(path, self.device)
-            return self._runner
+        return self._network.get(f"gfpgan:{path}", path, lambda: load_runner(path, self.device))
 
     def enhance(self, frame_bgr: np.ndarray, face_box: tuple[int, int, int, int]) -> np.ndarray:
         import cv2

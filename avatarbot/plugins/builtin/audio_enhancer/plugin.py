@@ -1,8 +1,7 @@
 """audio_enhancer: speech clean-up tools.
 
-Normalize/denoise/trim use avatarbot.pipeline.audio.AudioPreprocessor (numpy/scipy) when that
-module is available, else the equivalent ffmpeg filters (loudnorm, afftdn, silenceremove).
-EQ is always ffmpeg's `equalizer` (two-pole peaking filter per band).
+Normalize/denoise/trim use the pipeline's AudioPreprocessor (the same clean-up voice references
+get). EQ is ffmpeg's `equalizer` (two-pole peaking filter per band).
 """
 
 from __future__ import annotations
@@ -25,38 +24,6 @@ PRESETS: dict[str, list[dict[str, float]]] = {
     "treble_boost": [{"frequency": 8000, "gain_db": 6, "width_q": 0.7}],
 }
 _PATH = {"type": "string", "description": "file path under the media folder"}
-TRIM_FILTER = (
-    "silenceremove=start_periods=1:start_threshold=-45dB,areverse,"
-    "silenceremove=start_periods=1:start_threshold=-45dB,areverse"
-)
-
-
-def noise_floor_db(path: Path, timeout: float) -> float:
-    """Level of the quietest 10% of 20 ms frames: afftdn needs the noise floor told to it."""
-    import subprocess
-
-    import numpy as np
-
-    from avatarbot.plugins.media import ffmpeg_exe
-
-    cmd = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1"]
-    cmd += ["-ar", "16000", "-f", "f32le", "-"]
-    raw = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False).stdout
-    samples = np.frombuffer(raw, dtype=np.float32)
-    if samples.size < 320:
-        raise InvalidInput("audio is empty or unreadable")
-    frames = samples[: samples.size // 320 * 320].reshape(-1, 320)
-    rms = np.sqrt((frames**2).mean(axis=1)) + 1e-9
-    level = float(20 * np.log10(np.percentile(rms, 10)))
-    return min(max(level, -80.0), -20.0)
-
-
-def _preprocessor_class():
-    try:
-        from avatarbot.pipeline.audio import AudioPreprocessor  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return AudioPreprocessor
 
 
 class AudioEnhancerPlugin(Plugin):
@@ -70,12 +37,10 @@ class AudioEnhancerPlugin(Plugin):
     def set_state(self, state: dict[str, Any]) -> None:
         self.stats.update(state.get("stats", {}))
 
+    backend = "preprocessor"  # named in answers and stats: which engine cleaned the audio
+
     def get_stats(self) -> dict[str, Any]:
         return {**self.stats, "backend": self.backend}
-
-    @property
-    def backend(self) -> str:
-        return "preprocessor" if _preprocessor_class() else "ffmpeg"
 
     def _io(self, input_path: str, output_path: str) -> tuple[Path, Path]:
         src = self.context.resolve_path(input_path, must_exist=True)
@@ -89,10 +54,6 @@ class AudioEnhancerPlugin(Plugin):
         args = ["-i", str(src), "-vn", "-af", audio_filter, "-ac", "1", "-ar", rate, str(dst)]
         run_ffmpeg(args, timeout=self.config.get("timeout"))
 
-    def _afftdn(self, src: Path, strength: float) -> str:
-        floor = noise_floor_db(src, self.config.get("timeout"))
-        return f"afftdn=nr={6 + 40 * strength:.1f}:nf={floor:.1f}"
-
     def _done(self, dst: Path, **extra: Any) -> dict[str, Any]:
         self.stats["processed"] += 1
         info = probe(dst)
@@ -104,11 +65,11 @@ class AudioEnhancerPlugin(Plugin):
         }
 
     def _preprocess(self, src: Path, dst: Path, **options: Any) -> dict[str, Any]:
-        cls = _preprocessor_class()
-        assert cls is not None
-        pre = cls(sample_rate=self.config.get("sample_rate"))
+        from avatarbot.pipeline.audio import AudioPreprocessor  # numpy/scipy: on first use
+
+        pre = AudioPreprocessor(sample_rate=self.config.get("sample_rate"))
         _out, quality = pre.preprocess(src, dst, **options)
-        return quality
+        return self._done(dst, quality=quality)
 
     # -- tools ----------------------------------------------------------------------------
     def normalize(self, input_path: str, output_path: str, target_db: float | None = None) -> dict:
@@ -116,26 +77,18 @@ class AudioEnhancerPlugin(Plugin):
         target = self.config.get("target_db") if target_db is None else float(target_db)
         if not -60 <= target <= -3:
             raise InvalidInput("target_db must be between -60 and -3")
-        if _preprocessor_class():
-            quality = self._preprocess(
-                src, dst, denoise=False, trim=False, normalize=True, target_db=target
-            )
-            return self._done(dst, quality=quality)
-        self._ffmpeg(src, dst, f"loudnorm=I={max(target, -59):.1f}:TP=-1.0")
-        return self._done(dst)
+        return self._preprocess(
+            src, dst, denoise=False, trim=False, normalize=True, target_db=target
+        )
 
     def denoise(self, input_path: str, output_path: str, strength: float | None = None) -> dict:
         src, dst = self._io(input_path, output_path)
         level = self.config.get("noise_reduce_strength") if strength is None else float(strength)
         if not 0 <= level <= 1:
             raise InvalidInput("strength must be between 0 and 1")
-        if _preprocessor_class():
-            quality = self._preprocess(
-                src, dst, denoise=True, trim=False, normalize=False, noise_reduce_strength=level
-            )
-            return self._done(dst, quality=quality)
-        self._ffmpeg(src, dst, self._afftdn(src, level))
-        return self._done(dst)
+        return self._preprocess(
+            src, dst, denoise=True, trim=False, normalize=False, noise_reduce_strength=level
+        )
 
     def equalize(
         self,
@@ -183,26 +136,15 @@ class AudioEnhancerPlugin(Plugin):
             self.config.get("noise_reduce_strength") if noise_strength is None else noise_strength
         )
         target = self.config.get("target_db") if target_db is None else target_db
-        if _preprocessor_class():
-            quality = self._preprocess(
-                src,
-                dst,
-                denoise=denoise,
-                trim=trim_silence,
-                normalize=normalize,
-                noise_reduce_strength=strength,
-                target_db=target,
-            )
-            return self._done(dst, quality=quality)
-        chain = []
-        if denoise:
-            chain.append(self._afftdn(src, strength))
-        if trim_silence:
-            chain.append(TRIM_FILTER)
-        if normalize:
-            chain.append(f"loudnorm=I={max(target, -59):.1f}:TP=-1.0")
-        self._ffmpeg(src, dst, ",".join(chain) or "anull")
-        return self._done(dst)
+        return self._preprocess(
+            src,
+            dst,
+            denoise=denoise,
+            trim=trim_silence,
+            normalize=normalize,
+            noise_reduce_strength=strength,
+            target_db=target,
+        )
 
     def tools(self) -> list[ToolSpec]:
         io = {"input_path": _PATH, "output_path": _PATH}

@@ -1,46 +1,24 @@
-"""ModelDownloader: HTTP download with Range resume of a `.part` file and sha256 verification.
+"""ModelDownloader: the plugin face of avatarbot.pipeline.download (the product's one downloader).
 
 A download that breaks leaves `<name>.part`; the next call asks the server for the remaining
 bytes (`Range: bytes=N-`) and appends them, or starts over when the server ignores Range.
-Only a file whose sha256 matches is renamed to its final name.
+Only a file whose sha256 matches is renamed to its final name. This class adds what a tool
+call needs around it: safe file names, allowed hosts, a required checksum, and stats.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
-
-from avatarbot.errors import AvatarbotError, ExternalServiceError, InvalidInput, NotFound
+from avatarbot.errors import AvatarbotError, InvalidInput, NotFound
+from avatarbot.pipeline.download import download, file_sha256, part_path
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _shared_download():
-    """avatarbot.pipeline.download.download (the ModelManager's downloader) when present.
-
-    Both implement the same `.part` + Range + sha256 scheme; the plugin prefers the shared one
-    so there is one downloader in the product, and keeps its own for trees without it."""
-    try:
-        from avatarbot.pipeline.download import download  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return download
 
 
 class ModelDownloader:
@@ -53,6 +31,7 @@ class ModelDownloader:
         allowed_hosts: list[str] | None = None,
     ) -> None:
         self.download_dir = Path(download_dir)
+        # Kept for the config schema; the shared download streams blocks as they arrive.
         self.chunk_size = chunk_size
         self.verify_checksum = verify_checksum
         self.timeout = timeout
@@ -84,42 +63,40 @@ class ModelDownloader:
         expected = (checksum or "").strip().lower()
         if self.verify_checksum and not re.fullmatch(r"[0-9a-f]{64}", expected):
             raise InvalidInput("a sha256 checksum (64 hex digits) is required")
-        if target.exists() and (not expected or _sha256(target) == expected):
+        if target.exists() and (not expected or file_sha256(target) == expected):
             self.stats["cached"] += 1
             return str(target)
         self.download_dir.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(target.name + ".part")
-        shared = _shared_download()
-        if shared is not None:
-            resuming = part.exists()
-            try:
-                shared(
-                    url,
-                    target,
-                    sha256=expected or None,
-                    progress=progress_callback,
-                    retries=0,  # one attempt per tool call; the next call resumes
-                    timeout=self.timeout,
-                )
-            except AvatarbotError:
-                self.stats["failed"] += 1
-                raise
-            self.stats["resumed"] += int(resuming)
-            self.stats["downloads"] += 1
-            return str(target)
+        resuming = part_path(target).exists()
         try:
-            self._fetch(url, part, progress_callback)
-        except httpx.HTTPError as exc:
+            download(
+                url,
+                target,
+                sha256=expected or None,
+                progress=self._counting(progress_callback),
+                retries=0,  # one attempt per tool call; the next call resumes
+                timeout=self.timeout,
+            )
+        except AvatarbotError:
             self.stats["failed"] += 1
-            # The .part file stays: the next call resumes from where this one stopped.
-            raise ExternalServiceError(f"download of {target.name} interrupted: {exc}") from exc
-        if expected and not hmac.compare_digest(_sha256(part), expected):
-            part.unlink()
-            self.stats["failed"] += 1
-            raise InvalidInput(f"{target.name}: sha256 does not match the expected one; deleted")
-        part.replace(target)
+            raise
+        self.stats["resumed"] += int(resuming)
         self.stats["downloads"] += 1
         return str(target)
+
+    def _counting(self, progress: Progress | None) -> Progress:
+        """Wrap `progress` so stats["bytes"] counts the bytes this call transferred."""
+        last: int | None = None
+
+        def update(done: int, total: int | None) -> None:
+            nonlocal last
+            if last is not None:  # the first report is the resume offset, not new bytes
+                self.stats["bytes"] += max(0, done - last)
+            last = done
+            if progress:
+                progress(done, total)
+
+        return update
 
     def download_with_progress(
         self, url: str, output_path: str, checksum: str | None = None
@@ -134,29 +111,6 @@ class ModelDownloader:
                 bar.update(done - bar.n)
 
             return self.download(url, output_path, checksum, show)
-
-    def _fetch(self, url: str, part: Path, progress: Progress | None) -> None:
-        have = part.stat().st_size if part.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        timeout = httpx.Timeout(30.0, read=self.timeout)
-        with httpx.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=True) as r:
-            if r.status_code == 416:  # nothing left to fetch: the part file is complete
-                return
-            r.raise_for_status()
-            resumed = have > 0 and r.status_code == 206
-            if have and not resumed:
-                have = 0  # server ignored Range: start over
-            else:
-                self.stats["resumed"] += int(resumed)
-            length = r.headers.get("Content-Length")
-            total = have + int(length) if length and length.isdigit() else None
-            with part.open("ab" if resumed else "wb") as out:
-                for chunk in r.iter_bytes(self.chunk_size):
-                    out.write(chunk)
-                    have += len(chunk)
-                    self.stats["bytes"] += len(chunk)
-                    if progress:
-                        progress(have, total)
 
     def list_models(self) -> list[dict[str, Any]]:
         if not self.download_dir.is_dir():
