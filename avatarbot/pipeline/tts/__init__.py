@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from avatarbot.errors import BackendUnavailable
+from avatarbot.errors import BackendUnavailable, InvalidInput
 from avatarbot.pipeline.types import Availability, TTSBackend
 
 TTSFactory = Callable[[], TTSBackend]
@@ -130,7 +130,8 @@ def get_tts_backend(name: str | None = "auto") -> TTSBackend:
             assert backend is not None
             return backend
     known = ", ".join(e.name for e in entries)
-    raise BackendUnavailable(f"unknown TTS backend {name!r} (known: {known})")
+    # A name nobody registered is the caller's mistake (4xx), not a missing install (503).
+    raise InvalidInput(f"unknown TTS backend {name!r} (known: {known})")
 
 
 def forget_tts_instances() -> None:
