@@ -170,17 +170,34 @@ async def generate_video_from_audio(
         )
     data = await read_upload(audio, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
     path = settings.media_dir / "uploads" / f"{new_id()}{suffix}"
-    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    await asyncio.to_thread(path.write_bytes, data)
-    task = await pipeline_service.create_video_task(
-        services,
-        audio_path=str(path),
-        digital_human_id=digital_human_id,
-        mode=mode,
-        user_id=user.id,
-        name=f"audio: {audio.filename or path.name}"[:60],
-    )
+    await asyncio.to_thread(_store_audio, path, data)
+    try:
+        task = await pipeline_service.create_video_task(
+            services,
+            audio_path=str(path),
+            digital_human_id=digital_human_id,
+            mode=mode,
+            user_id=user.id,
+            name=f"audio: {audio.filename or path.name}"[:60],
+        )
+    except BaseException:
+        await asyncio.to_thread(path.unlink, True)  # no orphan upload without a task
+        raise
     return _accepted(task.id, task.status.value)
+
+
+def _store_audio(path: Path, data: bytes) -> None:
+    """Write the upload and check it decodes, so junk is a 422 now rather than a failed task
+    later; a refused file is removed again (blocking: run in a thread)."""
+    from avatarbot.pipeline.audio_io import decode_audio_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    try:
+        decode_audio_file(path, 16000)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _accepted(task_id: str, task_status: str) -> GenerateResponse:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import soundfile
 
+from avatarbot.config import Settings
 from tests.conftest import _fresh_postgres_db, make_settings, register_and_login
 
 
@@ -84,3 +89,29 @@ async def test_nul_character_is_422_on_postgresql(pg_client: httpx.AsyncClient) 
         a["name"] for a in (await pg_client.get("/api/v1/agents/list", headers=headers)).json()
     ]
     assert "nulagent" not in names  # nothing half-written
+
+
+async def test_junk_audio_upload_is_422_and_leaves_nothing(
+    client: httpx.AsyncClient, admin_headers: dict, settings: Settings
+) -> None:
+    # It used to be accepted (202) and fail later in the job, its upload left on disk.
+    uploads = settings.media_dir / "uploads"
+    r = await client.post(
+        "/api/v1/digital-human/generate-from-audio",
+        files={"audio": ("speech.wav", os.urandom(5000), "audio/wav")},
+        headers=admin_headers,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("could not decode audio")
+    assert not uploads.exists() or not any(uploads.iterdir())
+    assert (await client.get("/api/v1/tasks", headers=admin_headers)).json() == []
+
+    buf = io.BytesIO()
+    soundfile.write(buf, np.zeros(8000, dtype=np.float32), 16000, format="WAV")
+    r = await client.post(
+        "/api/v1/digital-human/generate-from-audio",
+        files={"audio": ("speech.wav", buf.getvalue(), "audio/wav")},
+        headers=admin_headers,
+    )
+    assert r.status_code == 202, r.text
+    assert len(list(uploads.iterdir())) == 1
