@@ -257,7 +257,7 @@ def _add_core_routes(app: FastAPI) -> None:
                 return page
         return info
 
-    @app.get("/health", tags=["meta"])
+    @app.get("/health", tags=["meta"], responses={503: {"description": "A component failed"}})
     async def health(request: Request) -> JSONResponse:
         """Status of each component: ok, disabled or error (with a reason)."""
         report = await health_report(request.app.state.services)

@@ -229,7 +229,10 @@ async def read_digital_human(
     return DigitalHumanPublic.of(await _get_visible(session, human_id, user))
 
 
-@router.get("/{human_id}/portrait")
+@router.get(
+    "/{human_id}/portrait",
+    responses={200: {"content": {mime: {} for mime in IMAGE_SUFFIXES}}},
+)
 async def read_portrait(human_id: str, user: CurrentUser, session: SessionDep) -> object:
     """The portrait image."""
     from fastapi.responses import FileResponse

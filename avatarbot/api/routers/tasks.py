@@ -84,7 +84,12 @@ async def read_task(task_id: str, user: CurrentUser, session: SessionDep) -> Tas
     return TaskPublic.of(await _visible_task(session, task_id, user))
 
 
-@router.get("/{task_id}/result")
+@router.get(
+    "/{task_id}/result",
+    responses={
+        200: {"content": {"video/mp4": {}, "audio/wav": {}, "application/octet-stream": {}}}
+    },
+)
 async def read_task_result(task_id: str, user: CurrentUser, session: SessionDep) -> FileResponse:
     """The task's output file (the MP4 for video tasks)."""
     task = await _visible_task(session, task_id, user)

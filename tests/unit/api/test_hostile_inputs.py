@@ -115,3 +115,66 @@ async def test_junk_audio_upload_is_422_and_leaves_nothing(
     )
     assert r.status_code == 202, r.text
     assert len(list(uploads.iterdir())) == 1
+
+
+async def test_timestamps_are_rfc3339_with_offset_on_sqlite(
+    client: httpx.AsyncClient, admin_headers: dict
+) -> None:
+    # SQLite hands back naive datetimes; answers used to lack the offset the schema's
+    # "date-time" format requires (schemathesis response_schema_conformance).
+    from datetime import datetime
+
+    me = (await client.get("/api/v1/auth/me", headers=admin_headers)).json()
+    humans = (await client.get("/api/v1/digital-human/list", headers=admin_headers)).json()
+    agents = (await client.get("/api/v1/agents/list", headers=admin_headers)).json()
+    stamps = [me["created_at"], humans[0]["created_at"], agents[0]["updated_at"]]
+    for stamp in stamps:
+        assert datetime.fromisoformat(stamp).utcoffset() is not None, stamp
+
+
+@pytest.mark.parametrize("url", ["AZH\u00e9L\x06TP", "http://[::1", "http://\u00e9\x00/index.json"])
+async def test_registry_sync_with_unusable_url_is_422(
+    client: httpx.AsyncClient, admin_headers: dict, url: str
+) -> None:
+    # httpx.InvalidURL is no httpx.HTTPError: schemathesis found it as a 500.
+    r = await client.post("/api/v1/plugins/registry/sync", json={"url": url}, headers=admin_headers)
+    assert r.status_code == 422, r.text
+    assert "invalid plugin registry URL" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://h/cgi-bin/webhook/send?key=ROBOTKEY123",
+        "http://h/cgi-bin/webhook/send?key=ROBOTKEY123\x06",
+        "http://h/cgi-bin/webhook/send?key=ROBOT KEY123",
+    ],
+)
+async def test_bad_robot_url_is_422_without_echoing_the_key(
+    client: httpx.AsyncClient, admin_headers: dict, url: str
+) -> None:
+    body = {
+        "name": "daily",
+        "cron": "0 9 * * *",
+        "agent": "assistant",
+        "prompt": "report",
+        "target": {"platform": "webhook", "url": url},
+    }
+    r = await client.post("/api/v1/scheduler/create", json=body, headers=admin_headers)
+    assert r.status_code == 422, r.text
+    assert "must be an http(s) URL" in r.json()["detail"]
+    assert "ROBOT" not in r.text
+
+
+async def test_openapi_documents_the_error_answers(client: httpx.AsyncClient) -> None:
+    # Undocumented 401/404/409/413 and a 422 documented as a list only (our typed errors answer a
+    # string) were schemathesis' status-code and schema-conformance failures.
+    spec = (await client.get("/openapi.json")).json()
+    op = spec["paths"]["/api/v1/digital-human/{human_id}"]["get"]["responses"]
+    assert {"401", "404", "422", "503"} <= set(op)
+    detail = spec["components"]["schemas"]["ErrorAnswer"]["properties"]["detail"]
+    assert {"type": "string"} in detail["anyOf"]
+    hook = spec["paths"]["/webhooks/feishu"]["post"]["responses"]
+    assert {"400", "401", "403", "413"} <= set(hook)
+    portrait = spec["paths"]["/api/v1/digital-human/{human_id}/portrait"]["get"]["responses"]
+    assert "image/jpeg" in portrait["200"]["content"]
