@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -178,3 +179,24 @@ async def test_openapi_documents_the_error_answers(client: httpx.AsyncClient) ->
     assert {"400", "401", "403", "413"} <= set(hook)
     portrait = spec["paths"]["/api/v1/digital-human/{human_id}/portrait"]["get"]["responses"]
     assert "image/jpeg" in portrait["200"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (json.dumps({"a": "x" * 100_000}), "too large"),
+        ("[" * 1500 + "]" * 1500, "nested too deeply"),
+    ],
+)
+async def test_voice_profile_params_are_capped(
+    client: httpx.AsyncClient, admin_headers: dict, params: str, message: str
+) -> None:
+    form = {"name": "v", "backend": "espeak", "params": params}
+    r = await client.post("/api/v1/voice/profiles", data=form, headers=admin_headers)
+    assert r.status_code == 422, r.text
+    assert message in r.json()["detail"]
+    put = await client.put(
+        "/api/v1/voice/profiles/none", json={"params": {"a": "x" * 10_000}}, headers=admin_headers
+    )
+    assert put.status_code in (404, 422), put.text
+    assert (await client.get("/api/v1/voice/profiles", headers=admin_headers)).json() == []
