@@ -71,6 +71,17 @@ async def _get_visible(session: SessionDep, human_id: str, user: User) -> Digita
     return human
 
 
+def _image_suffix(data: bytes) -> str | None:
+    """.jpg/.png/.webp from the file's magic bytes; None for anything else."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return None
+
+
 def _validate_portrait(path: Path) -> None:
     """Reject images without exactly one detectable face (blocking: run in a thread)."""
     from avatarbot.pipeline.face import analyse_portrait
@@ -95,8 +106,9 @@ async def create_digital_human(
     if voice_profile_id and await session.get(VoiceProfile, voice_profile_id) is None:
         raise InvalidInput(f"voice profile {voice_profile_id} not found")
     data = await read_upload(image, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
-    suffix = IMAGE_SUFFIXES.get(image.content_type or "", Path(image.filename or "").suffix.lower())
-    if suffix not in IMAGE_SUFFIXES.values():
+    # By the bytes, not the declared type: a JPEG sent as image/png was stored as portrait.png.
+    suffix = _image_suffix(data)
+    if suffix is None:
         raise InvalidInput("the portrait must be a JPEG, PNG or WebP image")
     human_id = new_id()
     folder = settings.data_dir / "digital_humans" / human_id

@@ -200,3 +200,51 @@ async def test_voice_profile_params_are_capped(
     )
     assert put.status_code in (404, 422), put.text
     assert (await client.get("/api/v1/voice/profiles", headers=admin_headers)).json() == []
+
+
+PORTRAIT = Path(__file__).parents[3] / "avatarbot" / "pipeline" / "assets" / "default_portrait.jpg"
+
+
+@pytest.mark.parametrize(
+    ("data", "ctype", "status", "message"),
+    [
+        (b"hello, not an image", "image/jpeg", 422, "JPEG, PNG or WebP"),
+        (PORTRAIT.read_bytes()[:2000], "image/jpeg", 422, "corrupt"),
+        (b"", "image/jpeg", 422, "empty"),
+        (b"GIF89a" + bytes(100), "image/gif", 422, "JPEG, PNG or WebP"),
+    ],
+)
+async def test_broken_portraits_are_4xx_and_leave_nothing(
+    client: httpx.AsyncClient,
+    admin_headers: dict,
+    settings: Settings,
+    data: bytes,
+    ctype: str,
+    status: int,
+    message: str,
+) -> None:
+    r = await client.post(
+        "/api/v1/digital-human/create",
+        data={"name": "x"},
+        files={"image": ("p.jpg", data, ctype)},
+        headers=admin_headers,
+    )
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+    folder = settings.data_dir / "digital_humans"
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+async def test_portrait_suffix_follows_the_bytes_not_the_declared_type(
+    client: httpx.AsyncClient, admin_headers: dict
+) -> None:
+    # A JPEG declared as image/png used to be stored (and served) as portrait.png.
+    r = await client.post(
+        "/api/v1/digital-human/create",
+        data={"name": "liar"},
+        files={"image": ("p.png", PORTRAIT.read_bytes(), "image/png")},
+        headers=admin_headers,
+    )
+    assert r.status_code == 201, r.text
+    portrait = await client.get(r.json()["portrait_url"], headers=admin_headers)
+    assert portrait.headers["content-type"] == "image/jpeg"
