@@ -248,3 +248,24 @@ async def test_portrait_suffix_follows_the_bytes_not_the_declared_type(
     assert r.status_code == 201, r.text
     portrait = await client.get(r.json()["portrait_url"], headers=admin_headers)
     assert portrait.headers["content-type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("prompt", "x" * 5_000_000), ("name", "n" * 10_000), ("cron", "*/1 " * 1000)],
+)
+async def test_schedule_free_text_is_capped(
+    client: httpx.AsyncClient, admin_headers: dict, field: str, value: str
+) -> None:
+    body = {
+        "name": "daily",
+        "cron": "0 9 * * *",
+        "agent": "assistant",
+        "prompt": "report",
+        "target": {"platform": "feishu", "chat_id": "oc_1"},
+        field: value,
+    }
+    r = await client.post("/api/v1/scheduler/create", json=body, headers=admin_headers)
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["detail"][0]["type"] == "string_too_long"
+    assert (await client.get("/api/v1/scheduler/list", headers=admin_headers)).json() == []
