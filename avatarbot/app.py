@@ -14,11 +14,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, DBAPIError
 
 from avatarbot import __version__
 from avatarbot.api.docs_pages import mount_docs
 from avatarbot.api.main import api_router
-from avatarbot.api.middleware import Metrics, RequestContextMiddleware
+from avatarbot.api.middleware import REQUEST_ID_SCOPE_KEY, Metrics, RequestContextMiddleware
 from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.errors import AvatarbotError
@@ -195,14 +196,49 @@ def _add_exception_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
 
-    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error", exc_info=exc)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette calls this outside RequestContextMiddleware, whose id is then only in scope.
+        request_id = request.scope.get(REQUEST_ID_SCOPE_KEY) or request_id_var.get()
+        token = request_id_var.set(request_id)
+        try:
+            logger.exception("unhandled error", exc_info=exc)
+        finally:
+            request_id_var.reset(token)
         return JSONResponse(
-            {"detail": f"internal error (request id {request_id_var.get()})"}, status_code=500
+            {"detail": f"internal error (request id {request_id})"},
+            status_code=500,
+            headers={"x-request-id": request_id},
+        )
+
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database refused a value the schemas let through (NUL byte in PostgreSQL text,
+        # number out of range): the caller's input, so 4xx. Other database errors stay 500.
+        # The driver text quotes the statement and its parameters, so it is not answered.
+        if not _is_rejected_value(exc):
+            return await on_unexpected(request, exc)
+        logger.warning("database refused a value (%s)", type(exc).__name__)
+        return JSONResponse(
+            {"detail": "a value cannot be stored: out of range or contains NUL characters"},
+            status_code=422,
         )
 
     app.add_exception_handler(AvatarbotError, on_domain_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _is_rejected_value(exc: BaseException) -> bool:
+    """A DBAPI error caused by a value: SQLSTATE class 22 ("data exception") in the chain."""
+    if isinstance(exc, DataError):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(5):  # sqlalchemy -> adapter -> driver; bounded against cycles
+        if seen is None:
+            break
+        if str(getattr(seen, "sqlstate", "") or "").startswith("22"):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
 
 
 def _add_core_routes(app: FastAPI) -> None:
@@ -225,7 +261,7 @@ def _add_core_routes(app: FastAPI) -> None:
                 return page
         return info
 
-    @app.get("/health", tags=["meta"])
+    @app.get("/health", tags=["meta"], responses={503: {"description": "A component failed"}})
     async def health(request: Request) -> JSONResponse:
         """Status of each component: ok, disabled or error (with a reason)."""
         report = await health_report(request.app.state.services)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from avatarbot.api.errors_doc import API_ERROR_RESPONSES
 from avatarbot.api.routers import (
     admin,
     agents,
@@ -17,7 +18,7 @@ from avatarbot.api.routers import (
     ws_progress,
 )
 
-api_router = APIRouter(prefix="/api/v1")
+api_router = APIRouter(prefix="/api/v1", responses=API_ERROR_RESPONSES)
 api_router.include_router(auth.router)
 api_router.include_router(admin.router)
 api_router.include_router(tasks.router)

@@ -13,6 +13,8 @@ from avatarbot.logging_setup import request_id_var
 
 logger = logging.getLogger("avatarbot.access")
 
+REQUEST_ID_SCOPE_KEY = "avatarbot.request_id"
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -46,6 +48,8 @@ class RequestContextMiddleware:
             incoming if incoming and len(incoming) <= 64 and incoming.isalnum() else None
         ) or uuid.uuid4().hex[:16]
         token = request_id_var.set(request_id)
+        # The 500 handler runs outside this middleware (after the reset below): it reads the id here.
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
         start = time.perf_counter()
         status_holder = [500]
 

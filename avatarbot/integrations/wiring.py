@@ -14,10 +14,11 @@ logger = logging.getLogger(__name__)
 
 def webhook_router() -> APIRouter:
     """The platform webhooks (outside /api/v1: they authenticate by signature, not token)."""
+    from avatarbot.api.errors_doc import WEBHOOK_ERROR_RESPONSES
     from avatarbot.integrations.feishu.webhook import router as feishu_router
     from avatarbot.integrations.wecom.webhook import router as wecom_router
 
-    router = APIRouter()
+    router = APIRouter(responses=WEBHOOK_ERROR_RESPONSES)
     router.include_router(feishu_router)
     router.include_router(wecom_router)
     return router

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from avatarbot.errors import BackendUnavailable
+from avatarbot.errors import BackendUnavailable, InvalidInput
 from avatarbot.pipeline.types import Availability
 
 T = TypeVar("T")
@@ -108,4 +108,5 @@ class BackendRegistry(Generic[T]):
                 assert backend is not None
                 return backend
         known = ", ".join(e.name for e in entries)
-        raise BackendUnavailable(f"unknown {self.stage} backend {name!r} (known: {known})")
+        # A name nobody registered is the caller's mistake (4xx), not a missing install (503).
+        raise InvalidInput(f"unknown {self.stage} backend {name!r} (known: {known})")

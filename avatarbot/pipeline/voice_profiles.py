@@ -28,19 +28,33 @@ def voices_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "voices"
 
 
+# Params are a few numbers and names; a cap keeps rows (and every answer listing them) small.
+MAX_PARAMS_CHARS = 4096
+
+
 def parse_params(raw: str | dict[str, Any] | None) -> dict[str, Any]:
     """Profile params from a JSON string or dict; speed/pitch must be numbers in range."""
     if raw is None or raw == "":
         return {}
     if isinstance(raw, str):
+        if len(raw) > MAX_PARAMS_CHARS:  # before parsing: deep nesting is a RecursionError
+            raise InvalidInput(f"params is too large (limit {MAX_PARAMS_CHARS} characters)")
         try:
             params = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"params is not valid JSON: {exc.msg}") from exc
+        except RecursionError as exc:
+            raise InvalidInput("params is nested too deeply") from exc
     else:
         params = raw
     if not isinstance(params, dict):
         raise InvalidInput("params must be a JSON object")
+    try:
+        size = len(json.dumps(params))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidInput("params must be plain JSON") from exc
+    if size > MAX_PARAMS_CHARS:
+        raise InvalidInput(f"params is too large (limit {MAX_PARAMS_CHARS} characters)")
     for key, (low, high) in PARAM_RANGES.items():
         if key in params:
             value = params[key]

@@ -170,6 +170,8 @@ class PluginRegistry:
             response = httpx.get(remote_url, timeout=self.timeout, follow_redirects=True)
             response.raise_for_status()
             return _entries(response.json())
+        except httpx.InvalidURL as exc:  # not an HTTPError: it used to surface as a 500
+            raise InvalidInput(f"invalid plugin registry URL: {exc}") from exc
         except httpx.HTTPError as exc:
             raise ExternalServiceError(f"plugin registry unreachable: {exc}") from exc
         except ValueError as exc:

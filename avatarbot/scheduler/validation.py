@@ -114,8 +114,14 @@ def validate_output(output: str) -> str:
 def robot_kind(url: str) -> str:
     """'feishu' or 'wecom' for a group-robot webhook URL; InvalidInput otherwise."""
     parsed = urlparse(url or "")
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"target url {url!r} must be an http(s) URL of a group robot webhook")
+    # The URL is a credential (its key/token lets anyone post): never echo it in the message.
+    # Control characters or spaces would only fail later, at delivery, inside httpx.
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.netloc
+        or any(ch.isspace() or not ch.isprintable() for ch in url)
+    ):
+        raise InvalidInput("target url must be an http(s) URL of a group robot webhook")
     if parsed.path.startswith(FEISHU_ROBOT_PATH) and len(parsed.path) > len(FEISHU_ROBOT_PATH):
         return "feishu"
     if parsed.path.rstrip("/") == WECOM_ROBOT_PATH and parse_qs(parsed.query).get("key"):

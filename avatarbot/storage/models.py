@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     Enum,
     Float,
     ForeignKey,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from avatarbot.storage.base import Base, TimestampMixin, new_id, utcnow
+from avatarbot.storage.base import Base, TimestampMixin, UtcDateTime, new_id, utcnow
 
 
 def _enum(enum_cls: type[StrEnum]) -> Enum:
@@ -135,9 +134,9 @@ class Task(TimestampMixin, Base):
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
     worker: Mapped[str | None] = mapped_column(String(200))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     user: Mapped[User | None] = relationship(back_populates="tasks")
 
@@ -170,7 +169,7 @@ class ConversationMessage(Base):
     role: Mapped[str] = mapped_column(String(16))  # system | user | assistant | tool | summary
     content: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # tool calls, tool results
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 # --- bot / channels ----------------------------------------------------------------------
@@ -200,7 +199,7 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="received")  # received|done|failed
     error: Mapped[str | None] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 # --- scheduler ---------------------------------------------------------------------------
@@ -219,7 +218,7 @@ class Schedule(TimestampMixin, Base):
     output: Mapped[str] = mapped_column(String(16), default="text")  # text | markdown | video
     target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    last_fire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_fire_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ScheduleRun(Base):
@@ -230,15 +229,15 @@ class ScheduleRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
-    fire_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fire_time: Mapped[datetime] = mapped_column(UtcDateTime())
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="running")  # running|done|failed
     instance: Mapped[str] = mapped_column(String(200), default="")
     task_id: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 # --- plugins -----------------------------------------------------------------------------

@@ -71,6 +71,17 @@ async def _get_visible(session: SessionDep, human_id: str, user: User) -> Digita
     return human
 
 
+def _image_suffix(data: bytes) -> str | None:
+    """.jpg/.png/.webp from the file's magic bytes; None for anything else."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return None
+
+
 def _validate_portrait(path: Path) -> None:
     """Reject images without exactly one detectable face (blocking: run in a thread)."""
     from avatarbot.pipeline.face import analyse_portrait
@@ -95,8 +106,9 @@ async def create_digital_human(
     if voice_profile_id and await session.get(VoiceProfile, voice_profile_id) is None:
         raise InvalidInput(f"voice profile {voice_profile_id} not found")
     data = await read_upload(image, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
-    suffix = IMAGE_SUFFIXES.get(image.content_type or "", Path(image.filename or "").suffix.lower())
-    if suffix not in IMAGE_SUFFIXES.values():
+    # By the bytes, not the declared type: a JPEG sent as image/png was stored as portrait.png.
+    suffix = _image_suffix(data)
+    if suffix is None:
         raise InvalidInput("the portrait must be a JPEG, PNG or WebP image")
     human_id = new_id()
     folder = settings.data_dir / "digital_humans" / human_id
@@ -170,17 +182,34 @@ async def generate_video_from_audio(
         )
     data = await read_upload(audio, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
     path = settings.media_dir / "uploads" / f"{new_id()}{suffix}"
-    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    await asyncio.to_thread(path.write_bytes, data)
-    task = await pipeline_service.create_video_task(
-        services,
-        audio_path=str(path),
-        digital_human_id=digital_human_id,
-        mode=mode,
-        user_id=user.id,
-        name=f"audio: {audio.filename or path.name}"[:60],
-    )
+    await asyncio.to_thread(_store_audio, path, data)
+    try:
+        task = await pipeline_service.create_video_task(
+            services,
+            audio_path=str(path),
+            digital_human_id=digital_human_id,
+            mode=mode,
+            user_id=user.id,
+            name=f"audio: {audio.filename or path.name}"[:60],
+        )
+    except BaseException:
+        await asyncio.to_thread(path.unlink, True)  # no orphan upload without a task
+        raise
     return _accepted(task.id, task.status.value)
+
+
+def _store_audio(path: Path, data: bytes) -> None:
+    """Write the upload and check it decodes, so junk is a 422 now rather than a failed task
+    later; a refused file is removed again (blocking: run in a thread)."""
+    from avatarbot.pipeline.audio_io import decode_audio_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    try:
+        decode_audio_file(path, 16000)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _accepted(task_id: str, task_status: str) -> GenerateResponse:
@@ -212,7 +241,10 @@ async def read_digital_human(
     return DigitalHumanPublic.of(await _get_visible(session, human_id, user))
 
 
-@router.get("/{human_id}/portrait")
+@router.get(
+    "/{human_id}/portrait",
+    responses={200: {"content": {mime: {} for mime in IMAGE_SUFFIXES}}},
+)
 async def read_portrait(human_id: str, user: CurrentUser, session: SessionDep) -> object:
     """The portrait image."""
     from fastapi.responses import FileResponse

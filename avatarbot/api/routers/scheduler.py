@@ -28,32 +28,37 @@ def _as_utc(value: datetime | None) -> datetime | None:
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
+# Caps on free text (fuzzing stored a 5 MB prompt): same limits as agents' prompts.
+Short = Annotated[str, Field(max_length=200)]
+Prompt = Annotated[str, Field(max_length=20_000)]
+
+
 class Target(BaseModel):
-    platform: Literal["feishu", "wecom", "webhook"] | str
-    chat_id: str | None = None
-    user_id: str | None = None
-    url: str | None = None
-    secret: str | None = None  # Feishu custom bot signing secret (webhook targets)
+    platform: Literal["feishu", "wecom", "webhook"] | Short
+    chat_id: Short | None = None
+    user_id: Short | None = None
+    url: Annotated[str, Field(max_length=2000)] | None = None
+    secret: Short | None = None  # Feishu custom bot signing secret (webhook targets)
 
 
 class ScheduleCreate(BaseModel):
-    name: str
-    cron: str = Field(examples=["0 9 * * 1-5"])
-    timezone: str = "UTC"
-    agent: str
-    prompt: str
-    output: str = "text"  # text | markdown | video (checked with a clear message)
+    name: Short
+    cron: Short = Field(examples=["0 9 * * 1-5"])
+    timezone: Short = "UTC"
+    agent: Short
+    prompt: Prompt
+    output: Short = "text"  # text | markdown | video (checked with a clear message)
     target: Target
     enabled: bool = True
 
 
 class ScheduleUpdate(BaseModel):
-    name: str | None = None
-    cron: str | None = None
-    timezone: str | None = None
-    agent: str | None = None
-    prompt: str | None = None
-    output: str | None = None
+    name: Short | None = None
+    cron: Short | None = None
+    timezone: Short | None = None
+    agent: Short | None = None
+    prompt: Prompt | None = None
+    output: Short | None = None
     target: Target | None = None
     enabled: bool | None = None
 

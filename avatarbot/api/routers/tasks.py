@@ -60,13 +60,17 @@ async def _visible_task(session: SessionDep, task_id: str, user: User) -> Task:
     return task
 
 
+# Beyond this no page exists anyway, and SQLite/PostgreSQL integers overflow at 2**63.
+MAX_OFFSET = 2**31 - 1
+
+
 @router.get("", response_model=list[TaskPublic])
 async def read_tasks(
     user: CurrentUser,
     session: SessionDep,
     status: TaskStatus | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[TaskPublic]:
     """List tasks (your own; all for superusers), newest first."""
     tasks = await task_service.list_tasks(
@@ -85,7 +89,12 @@ async def read_task(task_id: str, user: CurrentUser, session: SessionDep) -> Tas
     return TaskPublic.of(await _visible_task(session, task_id, user))
 
 
-@router.get("/{task_id}/result")
+@router.get(
+    "/{task_id}/result",
+    responses={
+        200: {"content": {"video/mp4": {}, "audio/wav": {}, "application/octet-stream": {}}}
+    },
+)
 async def read_task_result(task_id: str, user: CurrentUser, session: SessionDep) -> FileResponse:
     """The task's output file (the MP4 for video tasks)."""
     task = await _visible_task(session, task_id, user)

@@ -1,7 +1,7 @@
 """POST /webhooks/feishu: verify, decrypt, answer at once; the bot works after the answer.
 
 Status codes: 200 handled (or ignored), 400 unreadable body, 401 bad signature,
-403 bad verification token, 404 channel not configured. Never 5xx: an unexpected error is
+403 bad verification token, 413 body over 1 MB, 404 channel not configured. Never 5xx: an unexpected error is
 logged and answered 400, so the platform does not hammer us with retries of a poison event.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from avatarbot.api.uploads import read_body
 from avatarbot.errors import AvatarbotError, InvalidInput, PermissionDenied
 from avatarbot.integrations.feishu import crypto
 from avatarbot.integrations.feishu.events import parse_message_event
@@ -87,12 +88,12 @@ async def feishu_webhook(request: Request) -> JSONResponse:
     channel = services.channels.get("feishu")
     if channel is None:
         return JSONResponse({"detail": "the Feishu channel is not configured"}, status_code=404)
-    raw = await request.body()
     started = time.perf_counter()
     try:
+        raw = await read_body(request, max_bytes=MAX_BODY_BYTES)
         answer = process_body(channel, raw, {k.lower(): v for k, v in request.headers.items()})
     except AvatarbotError as exc:
-        status = exc.status_code if exc.status_code in (400, 401, 403, 422) else 400
+        status = exc.status_code if exc.status_code in (400, 401, 403, 413, 422) else 400
         logger.warning("Feishu webhook rejected (%d): %s", status, exc.message)
         return JSONResponse({"detail": exc.message}, status_code=400 if status == 422 else status)
     except Exception:

@@ -1,7 +1,7 @@
 """GET/POST /webhooks/wecom: URL verification echo and encrypted callback messages.
 
 Answers at once with an empty 200 (WeCom waits up to 5 s, then retries 3 times); the bot
-works after the answer. Bad signature -> 403, undecryptable body -> 400, never 5xx.
+works after the answer. Bad signature -> 403, undecryptable body -> 400, body over 1 MB -> 413, never 5xx.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from avatarbot.api.uploads import read_body
 from avatarbot.errors import AvatarbotError
-from avatarbot.integrations.wecom.crypto import parse_xml
+from avatarbot.integrations.wecom.crypto import MAX_XML_BYTES, parse_xml
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def _channel(request: Request):  # type: ignore[no-untyped-def]
 
 
 def _reject(exc: AvatarbotError) -> JSONResponse:
-    status = 403 if exc.status_code in (401, 403) else 400
+    status = 403 if exc.status_code in (401, 403) else 413 if exc.status_code == 413 else 400
     logger.warning("WeCom webhook rejected (%d): %s", status, exc.message)
     return JSONResponse({"detail": exc.message}, status_code=status)
 
@@ -61,8 +62,8 @@ async def wecom_callback(
     channel = _channel(request)
     if channel is None:
         return JSONResponse({"detail": "the WeCom channel is not configured"}, status_code=404)
-    body = await request.body()
     try:
+        body = await read_body(request, max_bytes=MAX_XML_BYTES)
         xml = channel.crypto.decrypt(
             body=body, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce
         )

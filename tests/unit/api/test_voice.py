@@ -58,7 +58,7 @@ async def test_synthesize_rejects_bad_input(client: httpx.AsyncClient, admin_hea
         ({"text": "hi", "format": "flac"}, 422),
         ({"text": "hi", "speed": 9}, 422),
         ({"text": "hi", "voice": "no-such-voice"}, 422),
-        ({"text": "hi", "backend": "nope"}, 503),
+        ({"text": "hi", "backend": "nope"}, 422),  # unknown name: the caller's mistake
     ):
         r = await client.post(f"{API}/synthesize", json=body, headers=admin_headers)
         assert r.status_code == status, (body, r.text)

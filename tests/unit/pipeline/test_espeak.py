@@ -165,7 +165,7 @@ def test_registry_auto_and_errors() -> None:
     assert isinstance(tts.get_tts_backend("espeak"), EspeakBackend)
     names = [name for name, _ in tts.list_tts_backends()]
     assert "espeak" in names
-    with pytest.raises(BackendUnavailable, match="unknown TTS backend 'nope'"):
+    with pytest.raises(InvalidInput, match="unknown TTS backend 'nope'"):
         tts.get_tts_backend("nope")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avatarbot.errors import BackendUnavailable
+from avatarbot.errors import BackendUnavailable, InvalidInput
 from avatarbot.pipeline import animators as A
 from avatarbot.pipeline import face as F
 from avatarbot.pipeline.animators.procedural import ProceduralAnimator
@@ -45,7 +45,7 @@ def _job(portrait: F.Portrait, track: MouthTrack, mode: Mode = Mode.LIPSYNC) -> 
 def test_registry_auto_is_procedural_and_unknown_names_fail() -> None:
     assert A.get_animator("auto").name == "procedural"
     assert ("procedural", Availability.yes()) in A.list_animators()
-    with pytest.raises(BackendUnavailable, match="unknown animator backend 'nope'"):
+    with pytest.raises(InvalidInput, match="unknown animator backend 'nope'"):
         A.get_animator("nope")
 
 

@@ -72,7 +72,7 @@ def test_list_voices_and_models() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(BackendUnavailable, match="unknown TTS backend"):
+    with pytest.raises(InvalidInput, match="unknown TTS backend"):
         VoiceSynthesizer(backend="coqui-not-installed")
     synth = VoiceSynthesizer()
     with pytest.raises(InvalidInput):
