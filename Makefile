@@ -25,7 +25,6 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: $(VENV)/.installed
-	$(BIN)/avatarbot db upgrade
 	$(BIN)/avatarbot serve
 
 test: $(VENV)/.installed-dev

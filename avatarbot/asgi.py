@@ -2,5 +2,5 @@
 
 from avatarbot.app import create_app
 
-# Migrations already ran in `avatarbot serve`; a bare `uvicorn avatarbot.asgi:app` runs them here.
+# The lifespan creates DATA_DIR and applies migrations, for `avatarbot serve` and bare uvicorn alike.
 app = create_app()

@@ -86,7 +86,6 @@ def serve(
     import uvicorn
 
     from avatarbot.config import Settings
-    from avatarbot.storage import migrate
 
     settings = Settings()
     missing = missing_extras(settings)
@@ -95,8 +94,7 @@ def serve(
             f"this configuration needs {', '.join(missing)}: "
             f"pip install 'avatarbot[{','.join(missing)}]' (from a checkout: pip install -e '.[{','.join(missing)}]')"
         )
-    settings.ensure_dirs()
-    migrate.upgrade(settings.database_url)
+    # Migrations are applied by the app's lifespan (avatarbot.app.build_services) at start-up.
     bind_host, bind_port = host or settings.host, port or settings.port
     shown = "127.0.0.1" if bind_host in ("0.0.0.0", "::") else bind_host
     typer.echo(
