@@ -100,6 +100,16 @@ class JobSettings(BaseModel):
     sweep_interval_s: float = 30.0
 
 
+class KnowledgeSettings(BaseModel):
+    """Per-agent knowledge base limits (uploads are refused beyond them with 413)."""
+
+    max_document_mb: int = 20
+    max_agent_mb: int = 200  # all documents of one agent together
+    max_chunks_per_document: int = 5000
+    chunk_chars: int = 800
+    chunk_overlap: int = 120
+
+
 class BotSettings(BaseModel):
     user_messages_per_minute: int = 20
 
@@ -132,6 +142,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
 
     # Keyword arguments given in code (tests, CLI flags): re-applied on every reload.
     _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)

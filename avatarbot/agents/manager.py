@@ -20,6 +20,7 @@ from avatarbot.agents.brains.base import (
     choose_brain_kind,
 )
 from avatarbot.agents.brains.rules import detect_language
+from avatarbot.agents.knowledge.tool import knowledge_tools
 from avatarbot.agents.locks import KeyedLocks
 from avatarbot.agents.memory import ConversationMemory, MemoryBudget
 from avatarbot.agents.profile import (
@@ -231,7 +232,7 @@ class AgentManager:
         return {t.capability for t in self.plugin_tools() if t.capability}
 
     def tools_for(self, ctx: ToolCallContext) -> list[ToolSpec]:
-        return [*builtin_tools(ctx), *self.plugin_tools()]
+        return [*builtin_tools(ctx), *knowledge_tools(ctx), *self.plugin_tools()]
 
     # -- talking --------------------------------------------------------------------------------
     async def handle(

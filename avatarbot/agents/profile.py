@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from avatarbot.agents.manager import AgentManager
 
 # What an agent may be allowed to do; plugin tools may declare further capabilities.
-KNOWN_CAPABILITIES = ("video", "voice", "plugins", "schedule")
+KNOWN_CAPABILITIES = ("video", "voice", "plugins", "schedule", "knowledge")
 BRAIN_KINDS = ("auto", "rules", "llm")
 DEFAULT_AGENT_NAME = "assistant"
 DEFAULT_AGENT_PROMPT = (

@@ -10,6 +10,7 @@ from avatarbot.api.routers import (
     agents,
     auth,
     digital_humans,
+    knowledge,
     plugins,
     scheduler,
     tasks,
@@ -26,6 +27,7 @@ api_router.include_router(digital_humans.router)
 api_router.include_router(voice.router)
 api_router.include_router(plugins.router)
 api_router.include_router(agents.router)
+api_router.include_router(knowledge.router)
 api_router.include_router(ws_agent.router)
 api_router.include_router(scheduler.router)
 api_router.include_router(ws_progress.router)

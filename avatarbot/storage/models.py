@@ -251,3 +251,38 @@ class PluginState(TimestampMixin, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     source: Mapped[str] = mapped_column(String(32), default="builtin")  # builtin|local|registry
     sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- agents: knowledge base ----------------------------------------------------------------
+
+
+class KnowledgeDocument(TimestampMixin, Base):
+    """An uploaded document of one agent; its text lives in KnowledgeChunk rows."""
+
+    __tablename__ = "knowledge_documents"
+    __table_args__ = (UniqueConstraint("agent_id", "filename"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(8))  # txt | md | pdf | docx
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    chars: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class KnowledgeChunk(Base):
+    """One overlapping passage of a document. `terms` is the search form of `content`
+    (words and CJK bigrams), indexed by SQLite FTS5 or PostgreSQL full text."""
+
+    __tablename__ = "knowledge_chunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_documents.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 0-based passage number in the document
+    content: Mapped[str] = mapped_column(Text)
+    terms: Mapped[str] = mapped_column(Text)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from avatarbot.agents.brains.base import BrainContext, BrainResult
+from avatarbot.agents.knowledge.intent import match_knowledge_question, render_knowledge
 from avatarbot.agents.tools.toolbox import ToolOutcome
 
 _QUOTES = "\"'“”‘’「」『』《》"
@@ -98,6 +99,8 @@ def match_intent(text: str) -> Intent | None:
     # "每天9点生成一个视频…" is a schedule whose output is a video, not a video now.
     if (schedule := parse_schedule(text)) is not None:
         return schedule
+    if (topic := match_knowledge_question(text)) is not None:
+        return Intent("search_knowledge", {"query": topic})
     for pattern in _VIDEO:
         if (m := pattern.search(text)) and _clean(m.group("text")):
             return Intent("make_video", {"text": _clean(m.group("text"))})
@@ -208,6 +211,12 @@ class RulesBrain:
                 if zh
                 else '• schedule a report: "every day at 9am send the daily summary"'
             )
+        if agent.can("knowledge"):
+            lines.append(
+                "• 查知识库：“手册里关于年假怎么说”"
+                if zh
+                else '• answer from uploaded documents: "what does the handbook say about leave"'
+            )
         plugin_tools = [t for t in ctx.toolbox.allowed() if t.source.startswith("plugin")]
         if plugin_tools:
             names = ", ".join(t.name for t in plugin_tools[:8])
@@ -257,6 +266,8 @@ def _render(outcome: ToolOutcome, zh: bool) -> str:
             for h in humans
         ]
         return "\n".join([head, *rows])
+    if outcome.name == "search_knowledge":
+        return render_knowledge(result, zh)
     if outcome.name == "schedule_report":
         return (
             f"已创建定时任务（{result['cron']}，{result['timezone']}）：{result['name']}"
