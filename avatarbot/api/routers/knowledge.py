@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, UploadFile, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
 from avatarbot.agents.knowledge.store import MB, DocumentInfo, knowledge_base

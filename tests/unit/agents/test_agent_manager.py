@@ -48,7 +48,7 @@ async def test_default_agent_exists_on_start(manager: AgentManager) -> None:
     assert await manager.list_agents() == ["assistant"]
     agent = await manager.get_agent("assistant")
     assert agent is not None and agent.is_default
-    assert set(agent.capabilities) == {"video", "voice", "plugins", "schedule"}
+    assert set(agent.capabilities) == {"video", "voice", "plugins", "schedule", "knowledge"}
     assert "视频" in agent.prompt and "video" in agent.prompt
     with pytest.raises(Conflict):
         await manager.delete_agent("assistant")
