@@ -194,10 +194,13 @@ def user_create(
 
 
 def _register_domains() -> None:
+    from avatarbot.agents.knowledge.bench import register as register_knowledge_bench
     from avatarbot.jobs.cli import worker  # light: celery loads only when it runs
+    from avatarbot.pipeline.cli import bench_app
     from avatarbot.pipeline.cli import register as register_pipeline
 
     register_pipeline(app)  # render, bench pipeline
+    register_knowledge_bench(bench_app)  # bench knowledge
     app.command("worker")(worker)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from avatarbot.agents.knowledge import sqlite_reader
 from avatarbot.agents.knowledge.extract import document_kind, extract_text
 from avatarbot.agents.knowledge.text import chunk_text, query_terms, search_terms, snippet
 from avatarbot.config import KnowledgeSettings
@@ -35,18 +36,20 @@ MB = 1024 * 1024
 MAX_RESULTS = 20
 _FTS_CREATE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS knowledge_fts USING fts5("
-    "agent, terms, tokenize = 'porter unicode61 remove_diacritics 2')"
+    "agent UNINDEXED, terms, tokenize = 'porter unicode61 remove_diacritics 2')"
 )
 _FTS_SYNC = (
     "DELETE FROM knowledge_fts WHERE rowid NOT IN (SELECT id FROM knowledge_chunks)",
     "INSERT INTO knowledge_fts(rowid, agent, terms) SELECT id, agent_id, terms "
     "FROM knowledge_chunks WHERE id NOT IN (SELECT rowid FROM knowledge_fts)",
 )
-_SQLITE_SEARCH = text(
-    "SELECT c.position, c.content, d.id, d.filename, bm25(knowledge_fts, 0.0, 1.0) AS rank "
-    "FROM knowledge_fts JOIN knowledge_chunks c ON c.id = knowledge_fts.rowid "
-    "JOIN knowledge_documents d ON d.id = c.document_id "
-    "WHERE knowledge_fts MATCH :match ORDER BY rank LIMIT :limit"
+# The best rowids first (FTS5 ranks only its own rows), then their passages and documents.
+_SQLITE_SEARCH = (
+    "SELECT c.position, c.content, d.id, d.filename, hit.rank FROM ("
+    "SELECT rowid AS id, bm25(knowledge_fts) AS rank FROM knowledge_fts "
+    "WHERE knowledge_fts MATCH :match AND agent = :agent ORDER BY rank LIMIT :limit) AS hit "
+    "JOIN knowledge_chunks c ON c.id = hit.id "
+    "JOIN knowledge_documents d ON d.id = c.document_id ORDER BY hit.rank"
 )
 _PG_SEARCH = text(
     "SELECT c.position, c.content, d.id, d.filename, "
@@ -257,17 +260,16 @@ class KnowledgeBase:
             return []
         limit = max(1, min(int(limit), MAX_RESULTS))
         await self._ensure_index()
-        async with self.db.session() as session:
-            if self._sqlite:
-                # Terms are word characters only (text.py), so quoting them is enough.
-                alternatives = " OR ".join('"' + t + '"' for t in terms)
-                match = f'agent : "{agent_id}" AND terms : ({alternatives})'
-                result = await session.execute(_SQLITE_SEARCH, {"match": match, "limit": limit})
-                rows = [(p, c, d, f, -float(r)) for p, c, d, f, r in result.all()]
-            else:
-                tsquery = " | ".join(f"'{t}'" for t in terms)
-                params = {"tsquery": tsquery, "agent": agent_id, "limit": limit}
-                result = await session.execute(_PG_SEARCH, params)
+        if self._sqlite:
+            # Terms are word characters only (text.py), so quoting them is enough.
+            alternatives = " OR ".join('"' + t + '"' for t in terms)
+            params = {"match": f"terms : ({alternatives})", "agent": agent_id, "limit": limit}
+            found = await self._sqlite_rows(params)
+            rows = [(p, c, d, f, -float(r)) for p, c, d, f, r in found]
+        else:
+            params = {"tsquery": " | ".join(f"'{t}'" for t in terms), "agent": agent_id}
+            async with self.db.session() as session:
+                result = await session.execute(_PG_SEARCH, {**params, "limit": limit})
                 rows = [(p, c, d, f, float(r)) for p, c, d, f, r in result.all()]
         return [
             Passage(
@@ -277,6 +279,13 @@ class KnowledgeBase:
         ]
 
     # -- the SQLite index -------------------------------------------------------------------
+    async def _sqlite_rows(self, params: dict[str, Any]) -> list[Any]:
+        path = sqlite_reader.database_file(self.db.url)
+        if path is not None:
+            return await asyncio.to_thread(sqlite_reader.query, path, _SQLITE_SEARCH, params)
+        async with self.db.session() as session:
+            return list((await session.execute(text(_SQLITE_SEARCH), params)).all())
+
     @property
     def _sqlite(self) -> bool:
         return self.db.dialect == "sqlite"

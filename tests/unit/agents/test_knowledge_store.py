@@ -106,3 +106,27 @@ async def test_agent_quota_and_chunk_cap(tmp_path) -> None:
         assert [d.filename for d in await kb.list_documents(agent_id=agent)] == ["a.txt"]
     finally:
         await db.dispose()
+
+
+def test_bench_knowledge_prints_and_saves_latencies(tmp_path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AVATARBOT_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "avatarbot", "bench", "knowledge", "--chunks", "120",
+         "--queries", "40", "--out-dir", str(tmp_path / "results")],
+        capture_output=True, text=True, env={**env, "PYTHONPATH": str(repo)}, cwd=tmp_path,
+        timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "p50 ms" in out.stdout and "p99 ms" in out.stdout and "goal p99 < 20 ms" in out.stdout
+    [saved] = list((tmp_path / "results").glob("knowledge-*.json"))
+    result = json.loads(saved.read_text())
+    assert result["meta"]["chunks"] >= 120 and result["meta"]["database"] == "sqlite"
+    assert [r["language"] for r in result["rows"]] == ["en", "zh"]
+    assert all(r["queries"] == 20 and r["hit_rate"] > 0.8 for r in result["rows"])
