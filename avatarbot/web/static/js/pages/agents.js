@@ -2,10 +2,11 @@
 
 import { api, hasRoute } from "../api.js";
 import { t } from "../i18n.js";
+import { say as knowledgeWord, showKnowledge } from "./agent_knowledge.js";
 import { busy, errorText, field, formValues, h, notAvailable, select, table, toast } from "../ui.js";
 
 // The agents domain knows these; plugin-provided ones an agent already has are kept as extra boxes.
-const CAPABILITIES = ["video", "voice", "plugins", "schedule"];
+const CAPABILITIES = ["video", "voice", "plugins", "schedule", "knowledge"];
 
 const listOf = (answer) => answer.items ?? answer.data ?? answer;
 
@@ -18,7 +19,9 @@ export async function render(view) {
   const humans = (await hasRoute("/digital-human/list")) ? await api("/digital-human/list").then(listOf).catch(() => []) : [];
   const listPanel = h("section.panel", { dataset: { testid: "agents-list" } });
   const formPanel = h("section.panel");
-  view.append(h("div.grid2.list-first", {}, formPanel, listPanel));
+  const knowledgePanel = h("section.panel", { hidden: true, dataset: { testid: "knowledge-panel" } });
+  view.append(h("div.grid2.list-first", {}, formPanel, listPanel), knowledgePanel);
+  const hasKnowledge = await hasRoute("/agents/{name}/knowledge");
   let editing = null;
 
   const drawForm = (agent = null) => {
@@ -74,6 +77,10 @@ export async function render(view) {
             drawForm(a);
             formPanel.scrollIntoView({ block: "start" }); // on phones the form sits below the list
           } } }), " ",
+          hasKnowledge ? h("button.btn.small.secondary", { type: "button", text: knowledgeWord("button"), dataset: { testid: "knowledge-open" }, on: { click: () => {
+            showKnowledge(knowledgePanel, a, () => { knowledgePanel.hidden = true; });
+            knowledgePanel.scrollIntoView({ block: "start" });
+          } } }) : null, hasKnowledge ? " " : null,
           h("button.btn.small.danger", { type: "button", text: t("common.delete"), on: { click: (ev) => busy(ev.target, async () => {
             if (!confirm(t("common.confirmDelete", { name: a.name }))) return;
             await api(`/agents/${encodeURIComponent(a.name)}`, { method: "DELETE" });
