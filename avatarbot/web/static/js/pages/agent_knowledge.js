@@ -2,7 +2,7 @@
 // (/api/v1/agents/{name}/knowledge). Its words live here so the shared i18n table stays small.
 
 import { api } from "../api.js";
-import { getLang } from "../i18n.js";
+import { getLang, t } from "../i18n.js";
 import { busy, errorText, formatTime, h, table, toast } from "../ui.js";
 
 const WORDS = {
@@ -10,13 +10,13 @@ const WORDS = {
     button: "Knowledge", title: "Knowledge base: {name}", hint: "Upload .txt, .md, .pdf or .docx (up to {mb} MB each). The agent answers from them and cites the document.",
     upload: "Upload", file: "Document", kind: "Type", size: "Size", passages: "Passages", updated: "Updated",
     uploaded: "Indexed {file}", replaced: "Re-indexed {file}", search: "Search", query: "Try a question…",
-    none: "No passage matched.", empty: "No documents yet.", close: "Close", total: "{count} documents, {size}",
+    none: "No passage matched.", empty: "No documents yet.", close: "Close", total: "Documents: {count} · {size}",
   },
   zh: {
     button: "知识库", title: "知识库：{name}", hint: "上传 .txt、.md、.pdf 或 .docx（每个不超过 {mb} MB）。智能体会据此回答并注明出处。",
     upload: "上传", file: "文档", kind: "类型", size: "大小", passages: "段落数", updated: "更新时间",
     uploaded: "已索引 {file}", replaced: "已重新索引 {file}", search: "检索", query: "试着提个问题…",
-    none: "没有匹配的段落。", empty: "还没有文档。", close: "关闭", total: "{count} 个文档，共 {size}",
+    none: "没有匹配的段落。", empty: "还没有文档。", close: "关闭", total: "文档：{count} 个 · {size}",
   },
 };
 
@@ -53,7 +53,7 @@ export async function showKnowledge(panel, agent, onClose) {
         { key: say("size"), cell: (d) => size(d.size_bytes) },
         { key: say("passages"), cell: (d) => String(d.chunk_count) },
         { key: say("updated"), cell: (d) => formatTime(d.updated_at) },
-        { actions: true, cell: (d) => h("button.btn.small.danger", { type: "button", text: "✕", title: d.filename, on: { click: (ev) => busy(ev.target, async () => {
+        { actions: true, cell: (d) => h("button.btn.small.danger", { type: "button", text: t("common.delete"), title: d.filename, on: { click: (ev) => busy(ev.target, async () => {
           await api(`${base}/${encodeURIComponent(d.id)}`, { method: "DELETE" });
           await load();
         }) } }) },
