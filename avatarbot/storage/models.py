@@ -12,11 +12,13 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from avatarbot.storage.base import Base, TimestampMixin, UtcDateTime, new_id, utcnow
@@ -274,9 +276,13 @@ class KnowledgeDocument(TimestampMixin, Base):
 
 class KnowledgeChunk(Base):
     """One overlapping passage of a document. `terms` is the search form of `content`
-    (words and CJK bigrams), indexed by SQLite FTS5 or PostgreSQL full text."""
+    (words and CJK bigrams), indexed by SQLite FTS5 or, on PostgreSQL, as `search_vector`."""
 
     __tablename__ = "knowledge_chunks"
+    # GIN on PostgreSQL; on SQLite the column stays NULL (FTS5 indexes `terms` instead).
+    __table_args__ = (
+        Index("ix_knowledge_chunks_search_vector", "search_vector", postgresql_using="gin"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     document_id: Mapped[str] = mapped_column(
@@ -286,3 +292,6 @@ class KnowledgeChunk(Base):
     position: Mapped[int] = mapped_column(Integer)  # 0-based passage number in the document
     content: Mapped[str] = mapped_column(Text)
     terms: Mapped[str] = mapped_column(Text)
+    search_vector: Mapped[str | None] = mapped_column(
+        Text().with_variant(TSVECTOR(), "postgresql"), deferred=True
+    )
