@@ -110,6 +110,10 @@ async def test_bad_uploads_are_clear_4xx(
     assert r.status_code == 422 and "'file'" in r.json()["detail"]
     r = await client.post(BASE, content=b"raw", headers={**h, "Content-Type": "text/plain"})
     assert r.status_code == 422 and "multipart/form-data" in r.json()["detail"]
+    r = await client.post(
+        BASE, content=b"--x\r\n", headers={**h, "Content-Type": "multipart/form-data"}
+    )
+    assert r.status_code == 400 and "boundary" in r.json()["detail"]
     # Nothing half-written: no document from any of the failures.
     assert (await client.get(BASE, headers=h)).json()["count"] == 0
 
