@@ -279,9 +279,15 @@ class KnowledgeChunk(Base):
     (words and CJK bigrams), indexed by SQLite FTS5 or, on PostgreSQL, as `search_vector`."""
 
     __tablename__ = "knowledge_chunks"
-    # GIN on PostgreSQL; on SQLite the column stays NULL (FTS5 indexes `terms` instead).
+    # GIN on PostgreSQL, without the pending list: with it, fresh rows are scanned linearly and
+    # the planner shuns the index until a VACUUM. On SQLite the column stays NULL (FTS5 instead).
     __table_args__ = (
-        Index("ix_knowledge_chunks_search_vector", "search_vector", postgresql_using="gin"),
+        Index(
+            "ix_knowledge_chunks_search_vector",
+            "search_vector",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -93,7 +93,10 @@ def upgrade() -> None:
             batch_op.f("ix_knowledge_chunks_document_id"), ["document_id"], unique=False
         )
         batch_op.create_index(
-            "ix_knowledge_chunks_search_vector", ["search_vector"], postgresql_using="gin"
+            "ix_knowledge_chunks_search_vector",
+            ["search_vector"],
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
         )
 
     # ### end Alembic commands ###
