@@ -181,13 +181,15 @@ class KnowledgeBase:
             row.chars = len(body)
             row.chunk_count = len(chunks)
             row.sha256 = hashlib.sha256(data).hexdigest()
-            await session.flush()
-            await self._insert_chunks(session, row, chunks)
             try:
+                await session.flush()
+                await self._insert_chunks(session, row, chunks)
                 await session.commit()
-            except IntegrityError:  # the same name uploaded twice at once
+            except IntegrityError:  # the same name uploaded twice at once, or the agent deleted
                 await session.rollback()
-                raise Conflict(f"{filename!r} is being uploaded already; try again") from None
+                raise Conflict(
+                    f"{filename!r} changed meanwhile (uploaded twice?); try again"
+                ) from None
             await session.refresh(row)
             info = DocumentInfo.of(row)
         if not self._sqlite:

@@ -108,6 +108,7 @@ async def test_agent_quota_and_chunk_cap(tmp_path) -> None:
         await db.dispose()
 
 
+@pytest.mark.slow
 def test_bench_knowledge_prints_and_saves_latencies(tmp_path) -> None:
     import json
     import os
