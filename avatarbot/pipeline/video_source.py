@@ -123,6 +123,18 @@ def check_video_file(path: Path) -> tuple[float, int, int]:
     return duration, w, h
 
 
+def write_poster(path: Path, out: Path) -> Path:
+    """The clip's first frame as a JPEG (what lists and previews show for a video avatar)."""
+    cmd = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(path),
+        "-frames:v", "1", "-q:v", "3", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
+    if done.returncode != 0 or not out.is_file():
+        raise InvalidInput("the video file is corrupt or has no readable frames")
+    return out
+
+
 def _landmarks_per_frame(frames: np.ndarray) -> np.ndarray:
     """(n, 478, 2) normalised landmarks of the one face in each frame (tracking mode)."""
     import cv2

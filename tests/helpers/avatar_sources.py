@@ -80,7 +80,8 @@ def _encode(path: Path, frames: list[np.ndarray], fps: int = 25, codec: str = "l
         "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
     ]  # fmt: skip
     if codec == "libvpx":
-        args += ["-c:v", "libvpx", "-b:v", "1M", "-pix_fmt", "yuv420p"]
+        args += ["-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8"]
+        args += ["-pix_fmt", "yuv420p"]
     else:
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p"]
     data = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
@@ -111,7 +112,7 @@ def sway_frames(seconds: float = 2.0, fps: int = 25, size: int = 320) -> list[np
     return frames
 
 
-def sway_video(path: Path, seconds: float = 2.0, size: int = 320) -> Path:
+def sway_video(path: Path, seconds: float = 1.6, size: int = 320) -> Path:
     codec = "libvpx" if path.suffix == ".webm" else "libx264"
     return _encode(path, sway_frames(seconds, size=size), codec=codec)
 
@@ -140,3 +141,18 @@ def corrupt_video(path: Path) -> Path:
     rng = np.random.default_rng(3)
     path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + rng.integers(0, 256, 50_000, np.uint8).tobytes())
     return path
+
+
+def detected_face_widths(frames: np.ndarray | list[np.ndarray]) -> list[float]:
+    """Width of the face mediapipe's face detector boxes in each frame, as a fraction of the
+    frame width (0.0 where it finds none); the full-range model, so small faces count too."""
+    import cv2
+    from mediapipe.python.solutions import face_detection
+
+    out = []
+    with face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as fd:
+        for frame in frames:
+            found = fd.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).detections or []
+            widths = [d.location_data.relative_bounding_box.width for d in found]
+            out.append(float(max(widths, default=0.0)))
+    return out
