@@ -114,6 +114,32 @@ def feather_mask(width: int, height: int) -> np.ndarray:
     return (axis(height)[:, None] * axis(width)[None, :])[:, :, None]
 
 
+def far_face_box(image_bgr: np.ndarray) -> tuple[float, float, float, float] | None:
+    """FaceMesh's own detector is short-range and misses faces under ~15 % of the picture; the
+    full-range face detector finds them, and FaceMesh then runs on a crop around the face.
+    Returns the landmark box in `image_bgr` pixels, or None when there is no face."""
+    import cv2
+    from mediapipe.python.solutions import face_detection
+
+    h, w = image_bgr.shape[:2]
+    with face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as fd:
+        found = fd.process(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)).detections or []
+    if len(found) > 1:
+        raise InvalidInput("several faces found in the image; use a portrait with one face")
+    if not found:
+        return None
+    rel = found[0].location_data.relative_bounding_box
+    side = 3.0 * max(rel.width * w, rel.height * h)
+    cx, cy = (rel.xmin + rel.width / 2) * w, (rel.ymin + rel.height / 2) * h
+    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    x1, y1 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+    crop = image_bgr[y0:y1, x0:x1]
+    scale = 384.0 / max(crop.shape[:2])  # FaceMesh wants the face large in its input
+    crop = cv2.resize(crop, (round(crop.shape[1] * scale), round(crop.shape[0] * scale)))
+    bx, by, bw, bh = F.analyse_image(crop).box
+    return x0 + bx / scale, y0 + by / scale, bw / scale, bh / scale
+
+
 def face_box_in(
     image_bgr: np.ndarray, key: str, cache: F.FaceAnalysisCache | None
 ) -> tuple[float, float, float, float]:
@@ -129,8 +155,14 @@ def face_box_in(
     else:
         small = image_bgr
     probe = F.Portrait(small, f"{key}-plan{PLAN_LONG_SIDE}")
-    analysis = cache.get(probe) if cache is not None else F.analyse_image(small)
-    x, y, bw, bh = analysis.box
+    try:
+        analysis = cache.get(probe) if cache is not None else F.analyse_image(small)
+        x, y, bw, bh = analysis.box
+    except InvalidInput as exc:
+        far = far_face_box(small) if "no face" in exc.message else None
+        if far is None:
+            raise
+        x, y, bw, bh = far
     return x / scale, y / scale, bw / scale, bh / scale
 
 

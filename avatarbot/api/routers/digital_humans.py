@@ -103,8 +103,10 @@ def _validate_portrait(path: Path) -> None:
         video_source.write_poster(path, path.with_name("poster.jpg"))
         return
     from avatarbot.pipeline.face import analyse_portrait
+    from avatarbot.pipeline.framing import load_framed
 
-    analyse_portrait(path)
+    # Framed as a render would frame it: a small face in a full-body photo is found too.
+    analyse_portrait(load_framed(path).portrait)
 
 
 @router.post("/create", response_model=DigitalHumanPublic, status_code=status.HTTP_201_CREATED)

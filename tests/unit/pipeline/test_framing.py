@@ -81,3 +81,23 @@ def test_big_faces_are_left_alone_except_in_portrait_framing() -> None:
         assert np.array_equal(framed.portrait.image_bgr, whole.image_bgr)
     framed = FR.load_framed(None, 512, "portrait")
     assert framed.crop is not None and framed.portrait.image_bgr.shape == (512, 512, 3)
+
+
+def test_a_face_too_small_for_facemesh_is_found_and_framed(tmp_path: Path) -> None:
+    body = full_body_image()
+    wide = np.empty((2700, 2400, 3), np.uint8)
+    wide[:] = body[5, 5]
+    wide[:1350, 750:1650] = body  # the face is now ~8 % of the width
+    path = write_image(tmp_path / "far.png", wide)
+    with pytest.raises(InvalidInput, match="no face"):
+        F.analyse_portrait(path, F.FaceAnalysisCache(None))  # FaceMesh alone misses it
+    framed = FR.load_framed(path, 512, "auto")
+    assert detected_face_widths([framed.portrait.image_bgr])[0] >= 0.33
+    F.analyse_image(framed.portrait.image_bgr)  # and the animator finds it in the crop
+
+
+def test_two_faces_are_refused(tmp_path: Path) -> None:
+    body = full_body_image()
+    path = write_image(tmp_path / "two.png", np.concatenate([body, body], axis=1))
+    with pytest.raises(InvalidInput, match="several faces"):
+        FR.load_framed(path, 512, "auto")
