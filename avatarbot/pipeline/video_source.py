@@ -173,6 +173,38 @@ def _landmarks_per_frame(frames: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _find_landmarks(frames: np.ndarray) -> np.ndarray:
+    """Normalised landmarks per frame; a face too small for FaceMesh's own detector (a
+    full-body clip) is first located with the full-range detector and tracked in a crop."""
+    import cv2
+
+    try:
+        return _landmarks_per_frame(frames)
+    except InvalidInput as exc:
+        if "no face" not in exc.message:
+            raise
+        n, h, w = frames.shape[:3]
+        boxes = [FR.far_face_box(frames[i]) for i in sorted({0, n // 2, n - 1})]
+        found = [b for b in boxes if b is not None]
+        if not found:
+            raise
+    x0 = max(0.0, min(b[0] for b in found))
+    y0 = max(0.0, min(b[1] for b in found))
+    x1 = min(float(w), max(b[0] + b[2] for b in found))
+    y1 = min(float(h), max(b[1] + b[3] for b in found))
+    side = 2.5 * max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    rx0, ry0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    rx1, ry1 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+    scale = 384.0 / max(rx1 - rx0, ry1 - ry0)
+    size = (round((rx1 - rx0) * scale), round((ry1 - ry0) * scale))
+    crops = np.stack([cv2.resize(f[ry0:ry1, rx0:rx1], size) for f in frames])
+    local = _landmarks_per_frame(crops) * np.array(size, np.float32)
+    return (
+        (local / scale + np.array([rx0, ry0], np.float32)) / np.array([w, h], np.float32)
+    ).astype(np.float32)
+
+
 @dataclass
 class VideoAnalysis:
     sha: str
@@ -202,7 +234,7 @@ def analyse_video(path: str | os.PathLike[str], fallback_dir: Path | None = None
             pass  # absent or damaged: analyse again
     aw, ah = F.even_size(w, h, min(ANALYSE_LONG_SIDE, max(w, h)))
     frames = _decode(path, f"scale={aw}:{ah}", aw, ah, int(LOOP_SECONDS * FPS))
-    analysis = VideoAnalysis(sha, (w, h), _landmarks_per_frame(frames))
+    analysis = VideoAnalysis(sha, (w, h), _find_landmarks(frames))
     for cached in candidates:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)

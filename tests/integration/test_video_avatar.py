@@ -184,3 +184,18 @@ def test_bad_clips_fail_before_any_work(tmp_path: Path) -> None:
         clip = make(tmp_path / name)
         with pytest.raises(InvalidInput, match=message):
             V.open_video(clip, 256)
+
+
+def test_a_full_body_clip_is_auto_framed(tmp_path: Path) -> None:
+    """The face is ~10 % of the width: too small for FaceMesh alone, found by the full-range
+    detector, then the loop is cropped to head and shoulders."""
+    wide = []
+    for f in S.sway_frames(0.4, size=320):
+        canvas = np.empty((1080, 1080, 3), np.uint8)
+        canvas[:] = f[5, 5]
+        canvas[100 : 100 + f.shape[0], 400 : 400 + f.shape[1]] = f
+        wide.append(canvas)
+    assert S.detected_face_widths(wide[:1])[0] < 0.12
+    source = V.open_video(S._encode(tmp_path / "standing.mp4", wide), 256, "auto")
+    assert source.size == (256, 256)
+    assert min(S.detected_face_widths(source.frames(10))) >= 0.33
