@@ -316,8 +316,10 @@ class VideoGenerator:
                 if enh is not None:
                     frame = enh.enhance(frame, box)
                     spent["enhance"] += time.perf_counter() - t1
-                if paste is not None:
+                if paste is not None:  # framing `full`: the animated crop back into the picture
+                    t2 = time.perf_counter()
                     frame = paste.compose(frame)
+                    spent["animate"] += time.perf_counter() - t2
                 if i % 5 == 0 or i == n - 1:
                     stage = "enhance" if enh is not None else "animate"
                     _report(progress, stage, 15.0 + 82.0 * (i + 1) / n, f"frame {i + 1}/{n}")
