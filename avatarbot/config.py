@@ -74,6 +74,8 @@ class PipelineSettings(BaseModel):
     tts_backend: str = "auto"
     animator_backend: str = "auto"
     enhancer_backend: str = "auto"
+    # auto: crop head and shoulders when the face is small; full: whole picture; portrait: crop
+    framing: Literal["auto", "full", "portrait"] = "auto"
     max_text_chars: int = 5000
     max_upload_mb: int = 20
     commercial_use: bool = False  # refuse non-commercial model licences when true

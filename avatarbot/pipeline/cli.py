@@ -38,7 +38,16 @@ def render(
         None, "--audio", help="Audio file to lip-sync instead of text."
     ),
     image: Path | None = typer.Option(
-        None, "--image", help="Portrait (jpg/png/webp); default: built-in."
+        None,
+        "--image",
+        help="Portrait (jpg/png/webp) or a short video of the person (mp4/mov/webm, <= 60 s, "
+        "one face); default: built-in.",
+    ),
+    framing: str | None = typer.Option(
+        None,
+        "--framing",
+        help="auto (crop head and shoulders when the face is small) | full | portrait "
+        "(default: AVATARBOT_PIPELINE__FRAMING, auto)",
     ),
     mode: str | None = typer.Option(
         None,
@@ -84,12 +93,16 @@ def render(
             bar.set_postfix_str(message)
             bar.update(max(0.0, percent - bar.n))
 
-    if mode is None:  # the same default the chats use
+    if mode is None or framing is None:  # the same defaults the chats use
         from avatarbot.config import Settings
 
-        mode = Settings().pipeline.default_mode
+        pipe = Settings().pipeline
+        mode = mode or pipe.default_mode
+        framing = framing or pipe.framing
     try:
-        gen = VideoGenerator(size=size, animator=backend, enhancer=enhancer, seed=seed)
+        gen = VideoGenerator(
+            size=size, animator=backend, enhancer=enhancer, framing=framing, seed=seed
+        )
         opts = {"mode": mode, "progress": progress, "max_bytes": max_bytes}
         if text is not None:
             result = gen.generate_from_text(

@@ -96,6 +96,7 @@ class VideoGenerator:
         size: int = F.DEFAULT_SIZE,
         animator: str = "auto",
         enhancer: str = "auto",
+        framing: str = "auto",
         output_dir: str | os.PathLike[str] | None = None,
         face_cache: F.FaceAnalysisCache | None = None,
         seed: int = 0,
@@ -113,6 +114,7 @@ class VideoGenerator:
         self.size = size
         self.animator_name = animator
         self.enhancer_name = enhancer
+        self.framing = framing
         self.output_dir = (
             Path(output_dir) if output_dir else Path(tempfile.gettempdir()) / "avatarbot-videos"
         )
@@ -146,7 +148,7 @@ class VideoGenerator:
             )
         progress = render.get("progress")
         # A bad portrait fails before any speech is synthesised.
-        portrait = F.load_portrait(image_path, render.get("size") or self.size)
+        portrait = self._load_source(image_path, render)
         _report(progress, "tts", 0.0, "synthesising speech")
         t0 = time.perf_counter()
         speech = self._synthesizer().synthesize_speech(
@@ -179,7 +181,7 @@ class VideoGenerator:
         if audio_path is None:
             raise InvalidInput("an audio file is required")
         progress = render.get("progress")
-        portrait = F.load_portrait(image_path, render.get("size") or self.size)
+        portrait = self._load_source(image_path, render)
         _report(progress, "audio", 0.0, "loading audio")
         t0 = time.perf_counter()
         pre = AudioPreprocessor(sample_rate=24000, max_seconds=MAX_SECONDS)
@@ -201,7 +203,7 @@ class VideoGenerator:
         **render: Any,
     ) -> GenerationResult:
         """Render already synthesised speech (used by the benchmark and tests)."""
-        portrait = F.load_portrait(image_path, render.get("size") or self.size)
+        portrait = self._load_source(image_path, render)
         return self._render(speech, portrait, output_path, mode, {}, **render)
 
     def cleanup(self) -> None:
@@ -210,6 +212,15 @@ class VideoGenerator:
             self._synth = None
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _load_source(
+        self, image_path: str | os.PathLike[str] | None, render: dict[str, Any]
+    ) -> Any:
+        """A framed still portrait or a video clip (video_source.py), checked before any TTS."""
+        from avatarbot.pipeline.video_source import load_source
+
+        size = render.get("size") or self.size
+        return load_source(image_path, size, render.get("framing") or self.framing, self.face_cache)
 
     def _synthesizer(self) -> Any:
         if self._synth is None:
@@ -221,7 +232,7 @@ class VideoGenerator:
     def _render(
         self,
         speech: SpeechResult,
-        portrait: F.Portrait,
+        portrait: Any,  # framing.FramedPortrait | video_source.VideoSource
         output_path: str | os.PathLike[str] | None,
         mode: str | Mode | None,
         timings: dict[str, float],
@@ -230,6 +241,7 @@ class VideoGenerator:
         animator: str | None = None,
         enhancer: str | None = None,
         max_bytes: int | None = None,
+        framing: str | None = None,
         progress: ProgressCallback | None = None,
         cancel_check: CancelCheck | None = None,
     ) -> GenerationResult:
@@ -243,8 +255,14 @@ class VideoGenerator:
         _check(cancel_check)
         _report(progress, "analyse", 10.0, "analysing the portrait")
         t0 = time.perf_counter()
-        del size  # already applied when the portrait was loaded
-        analysis = F.analyse_portrait(portrait, self.face_cache)
+        del size, framing  # already applied when the portrait was loaded
+        from avatarbot.pipeline.video_source import VideoSource
+
+        video = isinstance(portrait, VideoSource)
+        paste = None if video else portrait.paste
+        if not video:
+            portrait = portrait.portrait
+            analysis = F.analyse_portrait(portrait, self.face_cache)
         track = mouth_track(speech, FPS)
         timings["analyse"] = (time.perf_counter() - t0) * 1000
         _report(progress, "analyse", 15.0, "portrait ready")
@@ -253,11 +271,19 @@ class VideoGenerator:
         enh: Enhancer | None = None
         if the_mode.enhanced:
             enh = get_enhancer(enhancer or self.enhancer_name)
-        job = AnimationJob(
-            portrait.image_bgr, speech, track, the_mode, FPS, portrait.key, self.seed
-        )
-        h, w = portrait.image_bgr.shape[:2]
         n = track.n_frames
+        if video:
+            from avatarbot.pipeline.animators.video_loop import animate_video
+
+            w, h = portrait.size
+            looped = animate_video(portrait, track, speech, anim)
+        else:
+            job = AnimationJob(
+                portrait.image_bgr, speech, track, the_mode, FPS, portrait.key, self.seed
+            )
+            h, w = portrait.image_bgr.shape[:2]
+            if paste is not None:
+                w, h = paste.size
         out = (
             Path(output_path)
             if output_path
@@ -268,24 +294,32 @@ class VideoGenerator:
         spent = {"animate": 0.0, "enhance": 0.0}
 
         def frames() -> Iterator[np.ndarray]:
-            params = inspect.signature(anim.animate).parameters
-            source = (
-                anim.animate(job, landmarks=analysis.landmarks)
-                if "landmarks" in params
-                else anim.animate(job)
-            )
+            if video:
+                source: Any = looped
+            else:
+                params = inspect.signature(anim.animate).parameters
+                source = (
+                    anim.animate(job, landmarks=analysis.landmarks)
+                    if "landmarks" in params
+                    else anim.animate(job)
+                )
+                source = ((frame, analysis.box) for frame in source)
             it = iter(source)
             for i in range(n):
                 t = time.perf_counter()
                 try:
-                    frame = next(it)
+                    frame, box = next(it)
                 except StopIteration:
                     raise InvalidInput(f"animator {anim.name} produced {i} of {n} frames") from None
                 t1 = time.perf_counter()
                 spent["animate"] += t1 - t
                 if enh is not None:
-                    frame = enh.enhance(frame, analysis.box)
+                    frame = enh.enhance(frame, box)
                     spent["enhance"] += time.perf_counter() - t1
+                if paste is not None:  # framing `full`: the animated crop back into the picture
+                    t2 = time.perf_counter()
+                    frame = paste.compose(frame)
+                    spent["animate"] += time.perf_counter() - t2
                 if i % 5 == 0 or i == n - 1:
                     stage = "enhance" if enh is not None else "animate"
                     _report(progress, stage, 15.0 + 82.0 * (i + 1) / n, f"frame {i + 1}/{n}")
@@ -315,7 +349,7 @@ class VideoGenerator:
             height=h,
             n_frames=n,
             mode=the_mode,
-            animator=anim.name,
+            animator="procedural" if video and anim.name != "wav2lip" else anim.name,
             enhancer=enh.name if enh is not None else "none",
             timings_ms=timings,
             reencoded=result.reencoded,

@@ -51,6 +51,7 @@ def run_video_generation(ctx: JobContext) -> dict[str, Any]:
         size=int(params.get("size") or pipe.video_size),
         animator=params.get("animator") or pipe.animator_backend,
         enhancer=params.get("enhancer") or pipe.enhancer_backend,
+        framing=params.get("framing") or pipe.framing,
         face_cache=_face_cache(ctx.settings),
         max_text_chars=pipe.max_text_chars,
     )

@@ -6,7 +6,7 @@ import asyncio
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
 from avatarbot.api.uploads import read_upload
-from avatarbot.errors import InvalidInput, NotFound, PermissionDenied
+from avatarbot.errors import InvalidInput, NotFound, PermissionDenied, TooLarge
 from avatarbot.pipeline import service as pipeline_service
 from avatarbot.storage.base import new_id
 from avatarbot.storage.models import DigitalHuman, User, VoiceProfile
@@ -22,6 +22,7 @@ from avatarbot.storage.models import DigitalHuman, User, VoiceProfile
 router = APIRouter(prefix="/digital-human", tags=["digital humans"])
 
 IMAGE_SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".m4a", ".amr", ".opus", ".flac", ".webm")
 
 
@@ -36,11 +37,14 @@ class DigitalHumanPublic(BaseModel):
     is_builtin: bool
     created_at: datetime
     portrait_url: str = ""
+    source_type: Literal["image", "video"] = "image"
 
     @classmethod
     def of(cls, human: DigitalHuman) -> DigitalHumanPublic:
         public = cls.model_validate(human)
         public.portrait_url = f"/api/v1/digital-human/{human.id}/portrait"
+        if Path(human.image_path).suffix.lower() in VIDEO_SUFFIXES:
+            public.source_type = "video"
         return public
 
 
@@ -49,6 +53,11 @@ class GenerateRequest(BaseModel):
     digital_human_id: str | None = None
     mode: str | None = None
     voice: str | None = Field(default=None, max_length=100)
+    framing: Literal["auto", "full", "portrait"] | None = Field(
+        default=None,
+        description="auto: crop head and shoulders when the face is small (default from "
+        "config); full: the whole picture; portrait: always crop",
+    )
 
 
 class GenerateResponse(BaseModel):
@@ -83,10 +92,21 @@ def _image_suffix(data: bytes) -> str | None:
 
 
 def _validate_portrait(path: Path) -> None:
-    """Reject images without exactly one detectable face (blocking: run in a thread)."""
-    from avatarbot.pipeline.face import analyse_portrait
+    """Reject images without exactly one detectable face (blocking: run in a thread).
 
-    analyse_portrait(path)
+    A video source is checked (length, container, one face in every frame of its loop), its
+    per-frame face analysis cached next to it, and its first frame kept as the poster."""
+    from avatarbot.pipeline import video_source
+
+    if path.suffix in VIDEO_SUFFIXES:
+        video_source.analyse_video(path)
+        video_source.write_poster(path, path.with_name("poster.jpg"))
+        return
+    from avatarbot.pipeline.face import analyse_portrait
+    from avatarbot.pipeline.framing import load_framed
+
+    # Framed as a render would frame it: a small face in a full-body photo is found too.
+    analyse_portrait(load_framed(path).portrait)
 
 
 @router.post("/create", response_model=DigitalHumanPublic, status_code=status.HTTP_201_CREATED)
@@ -95,24 +115,40 @@ async def create_digital_human(
     services: ServicesDep,
     session: SessionDep,
     name: Annotated[str, Form(min_length=1, max_length=100)],
-    image: Annotated[UploadFile, File(description="Portrait: JPEG, PNG or WebP, one face")],
+    image: Annotated[
+        UploadFile,
+        File(
+            description="Portrait: JPEG, PNG or WebP, one face; or a short video of the person "
+            "(mp4, mov or webm, at most 60 s and 100 MB, one face)"
+        ),
+    ],
     description: Annotated[str, Form(max_length=2000)] = "",
     voice_profile_id: Annotated[str | None, Form()] = None,
     default_mode: Annotated[str | None, Form()] = None,
 ) -> DigitalHumanPublic:
-    """Create a digital human from an uploaded portrait (checked for exactly one face)."""
+    """Create a digital human from an uploaded portrait or short video (checked for one face)."""
+    from avatarbot.pipeline.video_source import MAX_VIDEO_BYTES, video_suffix
+
     settings = services.settings
     mode = pipeline_service.validate_mode(default_mode, settings.pipeline.default_mode)
     if voice_profile_id and await session.get(VoiceProfile, voice_profile_id) is None:
         raise InvalidInput(f"voice profile {voice_profile_id} not found")
-    data = await read_upload(image, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
+    image_limit = settings.pipeline.max_upload_mb * 1024 * 1024
+    data = await read_upload(image, max_bytes=max(image_limit, MAX_VIDEO_BYTES))
     # By the bytes, not the declared type: a JPEG sent as image/png was stored as portrait.png.
     suffix = _image_suffix(data)
+    if suffix is not None and len(data) > image_limit:
+        raise TooLarge(f"upload too large (limit {settings.pipeline.max_upload_mb} MB)")
+    name_stem = "portrait"
     if suffix is None:
-        raise InvalidInput("the portrait must be a JPEG, PNG or WebP image")
+        suffix, name_stem = video_suffix(data[:12]), "source"
+    if suffix is None:
+        raise InvalidInput(
+            "the portrait must be a JPEG, PNG or WebP image, or an mp4, mov or webm video"
+        )
     human_id = new_id()
     folder = settings.data_dir / "digital_humans" / human_id
-    path = folder / f"portrait{suffix}"
+    path = folder / f"{name_stem}{suffix}"
 
     def _store() -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -156,6 +192,7 @@ async def generate_video(
         mode=body.mode,
         voice=body.voice,
         user_id=user.id,
+        extra={"framing": body.framing} if body.framing else None,
     )
     return _accepted(task.id, task.status.value)
 
@@ -170,6 +207,7 @@ async def generate_video_from_audio(
     audio: Annotated[UploadFile, File(description="Speech: wav, mp3, ogg, m4a, amr, ...")],
     digital_human_id: Annotated[str | None, Form()] = None,
     mode: Annotated[str | None, Form()] = None,
+    framing: Annotated[Literal["auto", "full", "portrait"] | None, Form()] = None,
 ) -> GenerateResponse:
     """Start a video of a digital human lip-syncing an uploaded recording."""
     if digital_human_id:
@@ -191,6 +229,7 @@ async def generate_video_from_audio(
             mode=mode,
             user_id=user.id,
             name=f"audio: {audio.filename or path.name}"[:60],
+            extra={"framing": framing} if framing else None,
         )
     except BaseException:
         await asyncio.to_thread(path.unlink, True)  # no orphan upload without a task
@@ -246,13 +285,16 @@ async def read_digital_human(
     responses={200: {"content": {mime: {} for mime in IMAGE_SUFFIXES}}},
 )
 async def read_portrait(human_id: str, user: CurrentUser, session: SessionDep) -> object:
-    """The portrait image."""
+    """The portrait image (for a video source: its first frame, as JPEG)."""
     from fastapi.responses import FileResponse
 
     human = await _get_visible(session, human_id, user)
-    if not await asyncio.to_thread(Path(human.image_path).is_file):
+    path = Path(human.image_path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        path = path.with_name("poster.jpg")
+    if not await asyncio.to_thread(path.is_file):
         raise NotFound(f"the portrait of digital human {human_id} is missing on disk")
-    return FileResponse(human.image_path)
+    return FileResponse(path)
 
 
 @router.delete("/{human_id}", status_code=status.HTTP_204_NO_CONTENT)

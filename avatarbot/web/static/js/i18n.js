@@ -44,7 +44,7 @@ const en = {
   "agents.capabilities": "Capabilities", "agents.brain": "Brain", "agents.default": "default",
 
   "humans.list": "Digital humans", "humans.new": "New digital human", "humans.portrait": "Portrait",
-  "humans.portraitHint": "A front-facing photo, one face, JPEG or PNG.", "humans.voice": "Voice",
+  "humans.portraitHint": "A front-facing photo (JPEG, PNG, WebP) or a short video of the person (mp4, mov, webm, up to 60 s); one face.", "humans.video": "video", "humans.voice": "Voice",
   "humans.defaultVoice": "Default voice", "humans.mode": "Mode", "humans.preview": "Preview clip",
   "humans.previewText": "Hello, I am {name}.", "humans.builtin": "built-in",
   "humans.faceOk": "Saved: one face found in the portrait.",
@@ -123,7 +123,7 @@ const zh = {
   "agents.capabilities": "能力", "agents.brain": "大脑", "agents.default": "默认",
 
   "humans.list": "数字人列表", "humans.new": "新建数字人", "humans.portrait": "人像照片",
-  "humans.portraitHint": "正面照片，只含一张人脸，JPEG 或 PNG。", "humans.voice": "声音",
+  "humans.portraitHint": "正面照片（JPEG、PNG、WebP）或本人的短视频（mp4、mov、webm，不超过 60 秒）；只含一张人脸。", "humans.video": "视频", "humans.voice": "声音",
   "humans.defaultVoice": "默认声音", "humans.mode": "模式", "humans.preview": "预览片段",
   "humans.previewText": "你好，我是{name}。", "humans.builtin": "内置",
   "humans.faceOk": "已保存：照片中检测到一张人脸。",

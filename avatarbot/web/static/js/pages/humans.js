@@ -34,16 +34,22 @@ export async function render(view) {
 
   const name = h("input", { name: "name", required: true, maxLength: 100 });
   const description = h("input", { name: "description" });
-  const image = h("input", { name: "image", type: "file", accept: "image/png,image/jpeg,image/webp", required: true });
+  const image = h("input", { name: "image", type: "file", accept: "image/png,image/jpeg,image/webp,video/mp4,video/quicktime,video/webm", required: true });
   const voice = select("voice_profile_id", [["", t("humans.defaultVoice")], ...voices.map((v) => [v.id, v.name])], "");
   const mode = select("default_mode", MODES, MODES[0]);
   const preview = h("div.preview.hidden");
   const previewImg = h("img", { alt: t("humans.portrait") });
-  preview.append(previewImg);
+  // A video avatar (a short clip of the person) previews as a muted looping video.
+  const previewVideo = h("video.hidden", { muted: true, loop: true, autoplay: true, playsInline: true });
+  preview.append(previewImg, previewVideo);
   image.addEventListener("change", () => {
     const file = image.files[0];
     preview.classList.toggle("hidden", !file);
-    if (file) previewImg.src = URL.createObjectURL(file);
+    if (!file) return;
+    const isVideo = file.type.startsWith("video/");
+    previewImg.classList.toggle("hidden", isVideo);
+    previewVideo.classList.toggle("hidden", !isVideo);
+    (isVideo ? previewVideo : previewImg).src = URL.createObjectURL(file);
   });
   const error = h("p.error-text");
   const submit = h("button.btn", { type: "submit", text: t("common.create") });
@@ -93,7 +99,7 @@ export async function render(view) {
         { key: "humans.portrait", cell: (d) => thumbnail(d, pending) },
         { key: "common.name", cell: (d) => [h("strong", { text: d.name }), d.is_builtin ? h("span.small.muted", { text: ` (${t("humans.builtin")})` }) : null] },
         { key: "humans.voice", cell: (d) => voices.find((v) => v.id === d.voice_profile_id)?.name || t("humans.defaultVoice") },
-        { key: "humans.mode", cell: (d) => d.default_mode || "" },
+        { key: "humans.mode", cell: (d) => [d.default_mode || "", d.source_type === "video" ? h("span.small.muted", { text: ` (${t("humans.video")})` }) : null] },
         { actions: true, cell: (d) => [
           h("button.btn.small.secondary", { type: "button", text: t("humans.preview"), on: { click: () => previewClip(d) } }), " ",
           d.is_builtin ? null : h("button.btn.small.danger", { type: "button", text: t("common.delete"), on: { click: (ev) => busy(ev.target, async () => {
