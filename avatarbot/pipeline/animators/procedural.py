@@ -18,11 +18,11 @@ import numpy as np
 from avatarbot.pipeline import face as F
 from avatarbot.pipeline.animators import mouth as M
 from avatarbot.pipeline.animators.mesh import (
-    MeshWarper,
     face_mesh_triangles,
     ring_triangles,
     strip_triangles,
 )
+from avatarbot.pipeline.animators.warp import SoftAffineWarp, TriangleMapWarper
 from avatarbot.pipeline.types import AnimationJob, Availability
 
 N_MESH = 468  # the iris points (468..477) sit inside the eye holes and stay out of the mesh
@@ -32,7 +32,7 @@ _BLINK_PROFILE = (0.35, 0.85, 1.0, 0.6, 0.2)  # eyelid closure per 40 ms frame, 
 @dataclass
 class FaceRig:
     src: np.ndarray  # (n_points, 2) mesh vertices: landmarks then anchors
-    warper: MeshWarper
+    warper: TriangleMapWarper
     mframe: M.MouthFrame
     lips: M.LipModel
     skin_ids: np.ndarray  # vertices that follow the lips
@@ -47,6 +47,12 @@ class FaceRig:
     base: np.ndarray | None = (
         None  # the portrait with its open mouth filled in (None: closed already)
     )
+    head_warp: SoftAffineWarp | None = None  # built on first talking_head use
+
+    def head(self) -> SoftAffineWarp:
+        if self.head_warp is None:
+            self.head_warp = SoftAffineWarp(self.head_mask, self.head_box)
+        return self.head_warp
 
 
 def build_rig(image_bgr: np.ndarray, landmarks: np.ndarray) -> FaceRig:
@@ -68,7 +74,7 @@ def build_rig(image_bgr: np.ndarray, landmarks: np.ndarray) -> FaceRig:
     tris += strip_triangles(F.RIGHT_EYE_UPPER, F.RIGHT_EYE_LOWER)
     tris += strip_triangles(F.LEFT_EYE_UPPER, F.LEFT_EYE_LOWER)
     tris += ring_triangles(src, list(F.FACE_OVAL), N_MESH)
-    warper = MeshWarper(src, np.array(tris, dtype=np.int32), (w, h))
+    warper = TriangleMapWarper(src, np.array(tris, dtype=np.int32), (w, h))
 
     mf = M.mouth_frame(lm)
     lips = M.LipModel(lm, mf)
@@ -287,8 +293,7 @@ class ProceduralAnimator:
         portrait = rig.base if rig.base is not None else job.portrait_bgr
         mf = rig.mframe
         disp = np.zeros_like(rig.src)
-        x0, y0, x1, y1 = rig.head_box
-        mask = rig.head_mask[y0:y1, x0:x1, None]
+        head = rig.head() if motion is not None else None
         for i in range(n):
             p = M.shape_params(track.weights[i], float(track.openness[i]))
             lip_d = mf.vec(rig.lips.displacement(p))  # (40, 2) px
@@ -304,16 +309,10 @@ class ProceduralAnimator:
             M.draw_interior(frame, M.inner_polygon(dst), mf, p, rig.tone)
             if rig.base is not None:
                 M.draw_lip_seam(frame, dst, mf)
-            if motion is not None:
+            if head is not None and motion is not None:
                 rot, dx, dy, scale = (float(v) for v in motion[i])
                 m = cv2.getRotationMatrix2D(rig.pivot, rot, scale)
                 m[0, 2] += dx * rig.face_height
                 m[1, 2] += dy * rig.face_height
-                m[0, 2] -= x0  # the output is the head ROI, not the whole frame
-                m[1, 2] -= y0
-                moved = cv2.warpAffine(frame, m, (x1 - x0, y1 - y0), borderMode=cv2.BORDER_REFLECT)
-                roi = frame[y0:y1, x0:x1].astype(np.float32)
-                frame[y0:y1, x0:x1] = (roi + (moved.astype(np.float32) - roi) * mask).astype(
-                    np.uint8
-                )
+                head.warp(frame, m)
             yield frame
