@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_ITERATIONS = 4  # label walks; the mesh moves less than a triangle or two, so 2-3 settle it
+_ITERATIONS = 8  # label walks; most points settle in 1-2, squashed corners take longer
+_STRIDE_K = 3.0  # step length of the damped walk in squashed triangles
 STRIDE = 2  # maps are computed on every STRIDE-th pixel and upsampled
 
 
@@ -77,6 +78,7 @@ class TriangleMapWarper:
             / det[:, None, None]
         )  # (T, 2, 2): rows give barycentric l1, l2 from (p - a)
         self._s_tri = s_tri
+        self._src_det = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
         self._s_edges = np.stack([e1, e2], axis=-1)  # (T, 2, 2), columns: edges
         self._n = n
         self._flat_ids = np.nonzero(area < 1.0)[0]
@@ -89,19 +91,22 @@ class TriangleMapWarper:
         self._origin = (int(lo_xy[0]), int(lo_xy[1]))
         self._label0 = self._label_at(self._gx.ravel(), self._gy.ravel()).reshape(self._gx.shape)
 
-    def _coefficients(self, dst: np.ndarray) -> np.ndarray:
+    def _coefficients(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T+1, 10) per-triangle update q' = P r + N q + k, flattened as
         [P00, P01, N00, N01, k0, P10, P11, N10, N11, k1].
 
         A triangle with area in the output maps r straight back (P = its inverse affine, N = 0).
         One squashed flat in the output (a shut eyelid, pressed lips) has no inverse: there the
         step is the damped q' = r - D(q), D the displacement field over the source triangle, which
-        walks the pixel out to the neighbour that really covers it."""
+        walks the pixel out to the neighbour that really covers it. Also returns which triangles
+        are squashed, (T+1,) bool."""
         d_tri = dst[self.triangles].astype(np.float64)
         s_tri = self._s_tri
         e = (d_tri[:, 1:] - d_tri[:, :1]).transpose(0, 2, 1)  # (T, 2, 2), columns: edges
         det = e[:, 0, 0] * e[:, 1, 1] - e[:, 0, 1] * e[:, 1, 0]
-        flat = np.abs(det) < 0.5  # under a quarter pixel of area: no usable inverse
+        # Under a quarter pixel of area, or squeezed to under a quarter of its source area (a
+        # closing eyelid): no usable inverse.
+        flat = (np.abs(det) < 0.5) | (np.abs(det) < 0.25 * self._src_det)
         adj = np.empty_like(e)
         adj[:, 0, 0], adj[:, 1, 1] = e[:, 1, 1], e[:, 0, 0]
         adj[:, 0, 1], adj[:, 1, 0] = -e[:, 0, 1], -e[:, 1, 0]
@@ -109,47 +114,66 @@ class TriangleMapWarper:
         c = np.zeros((self._n + 1, 2, 5), dtype=np.float64)
         c[:-1, :, :2] = lin
         c[:-1, :, 4] = s_tri[:, 0] - np.einsum("tij,tj->ti", lin, d_tri[:, 0])
-        if flat.any():
-            disp = (d_tri - s_tri)[flat]  # (F, 3, 2)
-            g = (disp[:, 1:] - disp[:, :1]).transpose(0, 2, 1)  # (F, 2, 2)
-            # D(q) = disp_a + G @ inv_src @ (q - a): linear, L q + off
-            dl = g @ self._src_inv[flat]
-            off = disp[:, 0] - np.einsum("fij,fj->fi", dl, s_tri[flat, 0])
-            src_flat = self._src_flat[flat]
-            dl[src_flat] = 0.0
-            off[src_flat] = disp[src_flat].mean(axis=1)
-            cf = np.zeros((len(dl), 2, 5))
-            cf[:, 0, 0] = cf[:, 1, 1] = 1.0
-            cf[:, :, 2:4] = -dl
-            cf[:, :, 4] = -off
-            c[:-1][flat] = cf
+        # The damped step q' = r - D(q) for every triangle, D the displacement over the source
+        # triangle: D(q) = disp_a + G @ inv_src @ (q - a), linear, L q + off.
+        disp = d_tri - s_tri  # (T, 3, 2)
+        dl = (disp[:, 1:] - disp[:, :1]).transpose(0, 2, 1) @ self._src_inv
+        off = disp[:, 0] - np.einsum("fij,fj->fi", dl, s_tri[:, 0])
+        dl[self._src_flat] = 0.0
+        off[self._src_flat] = disp[self._src_flat].mean(axis=1)
+        damped = np.zeros((self._n + 1, 2, 5), dtype=np.float64)
+        damped[:, 0, 0] = damped[:, 1, 1] = 1.0
+        damped[:-1, :, 2:4] = -dl
+        damped[:-1, :, 4] = -off
+        # Inside a squashed triangle the damped step barely moves a point near the squashed
+        # line (the map there is a translation); take longer strides: overshooting is harmless,
+        # the next triangle's exact inverse brings the point back.
+        fast = damped.copy()
+        fast[:, :, :4] *= _STRIDE_K
+        fast[:, :, 4] *= _STRIDE_K
+        fast[:, 0, 2] += 1 - _STRIDE_K
+        fast[:, 1, 3] += 1 - _STRIDE_K
+        c[:-1][flat] = fast[:-1][flat]
         c[-1] = ((1, 0, 0, 0, 0), (0, 1, 0, 0, 0))  # outside the mesh: identity
-        return c.reshape(-1, 10).astype(np.float32)
+        self._first_order = damped.reshape(-1, 10).astype(np.float32)
+        return c.reshape(-1, 10).astype(np.float32), np.append(flat, False)
 
     def source_points(
         self, gx: np.ndarray, gy: np.ndarray, label0: np.ndarray, dst: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Source coordinates shown at the output grid points (gx, gy) (a block of `_grid`, with
         their source-mesh labels `label0`) for a mesh moved to `dst`."""
-        c = self._coefficients(np.asarray(dst, dtype=np.float32))
+        c, squashed = self._coefficients(np.asarray(dst, dtype=np.float32))
         rx, ry = gx.ravel(), gy.ravel()
         qx, qy = rx.copy(), ry.copy()
         label = label0.ravel().copy()
-        # Walk only the points that are not settled yet: a point whose label holds after a step
-        # lies in that triangle, and its source point is final.
+        # Walk only the points that are not settled yet: a point whose label holds after an exact
+        # step lies in that triangle, and its source point is final (a damped step in a squashed
+        # triangle settles nothing).
         idx = np.nonzero(label >= 0)[0]
         for _ in range(_ITERATIONS):
             if not idx.size:
                 break
             qx[idx], qy[idx] = self._step(c, label[idx], rx[idx], ry[idx], qx[idx], qy[idx])
             new = self._label_at(qx[idx], qy[idx])
-            moved = new != label[idx]
+            moved = (new != label[idx]) | squashed[new]
             label[idx] = new
             idx = idx[moved]
+        # Points still swinging between two triangles (where the mesh is squeezed hardest, e.g. a
+        # mouth corner) take the first-order inverse r - D(r): smooth and close to where they
+        # are. Those stuck in a squashed triangle keep their last map, clamped below.
+        l0 = label0.ravel()[idx]
+        swing = ~squashed[label[idx]] & ~squashed[l0]
+        if swing.any():
+            sw, l0 = idx[swing], l0[swing]
+            qx[sw], qy[sw] = self._step(self._first_order, l0, rx[sw], ry[sw], rx[sw], ry[sw])
+            label[sw] = l0
+            idx = idx[~swing]
         flat = self._fill_flat_sources(gx, gy, dst, label)
-        # Points still swinging (and those in opened flat triangles) take their last triangle's
-        # map, kept inside that triangle's source box: thin triangles extrapolate far.
-        idx = np.union1d(idx, flat)
+        if flat.size:
+            idx = np.union1d(idx, flat)
+        # Those and the points in opened flat triangles take their triangle's map, kept inside
+        # its source box (thin triangles extrapolate far; a flat one is a sliver there).
         if idx.size:
             nx, ny = self._step(c, label[idx], rx[idx], ry[idx], qx[idx], qy[idx])
             box = self._box[label[idx]]
