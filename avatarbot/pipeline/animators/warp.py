@@ -19,28 +19,42 @@ import numpy as np
 
 _ITERATIONS = 8  # label walks; most points settle in 1-2, squashed corners take longer
 _STRIDE_K = 3.0  # step length of the damped walk in squashed triangles
-STRIDE = 2  # maps are computed on every STRIDE-th pixel and upsampled
+STRIDE = 3  # maps are computed on every STRIDE-th pixel and upsampled
+_OFFSET = (STRIDE - 1) / 2 - STRIDE  # local position of grid sample 0 (see _upsample)
 
 
 def _grid(x0: int, y0: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     """Coarse sample positions (absolute pixel coordinates) for an ROI, padded by one sample on
     every side so that upsampling by `_upsample` is exact up to the ROI border."""
-    cw, ch = (w + 1) // STRIDE + 2, (h + 1) // STRIDE + 2
-    # sample k sits at local position STRIDE*k - 1.5 (see _upsample for cv2.resize's convention)
-    xs = np.arange(cw, dtype=np.float32) * STRIDE - 1.5 + x0
-    ys = np.arange(ch, dtype=np.float32) * STRIDE - 1.5 + y0
+    cw, ch = -(-w // STRIDE) + 2, -(-h // STRIDE) + 2
+    xs = np.arange(cw, dtype=np.float32) * STRIDE + _OFFSET + x0
+    ys = np.arange(ch, dtype=np.float32) * STRIDE + _OFFSET + y0
     gx, gy = np.meshgrid(xs, ys)
     return gx, gy
 
 
 def _upsample(coarse: np.ndarray, w: int, h: int) -> np.ndarray:
-    """cv2.resize maps output index j to input (j + 0.5) / 2 - 0.5, i.e. local position j - 2 with
-    samples at 2k - 1.5: crop 2 pixels to line the result up with the ROI."""
+    """cv2.resize by an integer factor S maps output index j to input (j + 0.5) / S - 0.5, so input
+    sample k lands on output j = S k + (S - 1) / 2; `_grid` puts sample k at local position
+    j - S (one padding sample): crop S pixels to line the result up with the ROI."""
     import cv2
 
     ch, cw = coarse.shape
     full = cv2.resize(coarse, (cw * STRIDE, ch * STRIDE), interpolation=cv2.INTER_LINEAR)
-    return full[2 : 2 + h, 2 : 2 + w]
+    return full[STRIDE : STRIDE + h, STRIDE : STRIDE + w]
+
+
+def _matmul2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(T, 2, 2) @ (T, 2, 2), written out: numpy's batched matmul is slow for 2x2 blocks."""
+    out = np.empty_like(a)
+    out[:, :, 0] = a[:, :, 0] * b[:, None, 0, 0] + a[:, :, 1] * b[:, None, 1, 0]
+    out[:, :, 1] = a[:, :, 0] * b[:, None, 0, 1] + a[:, :, 1] * b[:, None, 1, 1]
+    return out
+
+
+def _matvec2(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(T, 2, 2) @ (T, 2)."""
+    return a[:, :, 0] * v[:, None, 0] + a[:, :, 1] * v[:, None, 1]
 
 
 class TriangleMapWarper:
@@ -91,7 +105,7 @@ class TriangleMapWarper:
         self._origin = (int(lo_xy[0]), int(lo_xy[1]))
         self._label0 = self._label_at(self._gx.ravel(), self._gy.ravel()).reshape(self._gx.shape)
 
-    def _coefficients(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _coefficients(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(T+1, 10) per-triangle update q' = P r + N q + k, flattened as
         [P00, P01, N00, N01, k0, P10, P11, N10, N11, k1].
 
@@ -99,7 +113,7 @@ class TriangleMapWarper:
         One squashed flat in the output (a shut eyelid, pressed lips) has no inverse: there the
         step is the damped q' = r - D(q), D the displacement field over the source triangle, which
         walks the pixel out to the neighbour that really covers it. Also returns which triangles
-        are squashed, (T+1,) bool."""
+        are squashed, (T+1,) bool, and the plain damped steps (the first-order inverse)."""
         d_tri = dst[self.triangles].astype(np.float64)
         s_tri = self._s_tri
         e = (d_tri[:, 1:] - d_tri[:, :1]).transpose(0, 2, 1)  # (T, 2, 2), columns: edges
@@ -110,15 +124,15 @@ class TriangleMapWarper:
         adj = np.empty_like(e)
         adj[:, 0, 0], adj[:, 1, 1] = e[:, 1, 1], e[:, 0, 0]
         adj[:, 0, 1], adj[:, 1, 0] = -e[:, 0, 1], -e[:, 1, 0]
-        lin = self._s_edges @ (adj / np.where(flat, 1.0, det)[:, None, None])  # dst -> src
+        lin = _matmul2(self._s_edges, adj / np.where(flat, 1.0, det)[:, None, None])  # dst->src
         c = np.zeros((self._n + 1, 2, 5), dtype=np.float64)
         c[:-1, :, :2] = lin
-        c[:-1, :, 4] = s_tri[:, 0] - np.einsum("tij,tj->ti", lin, d_tri[:, 0])
+        c[:-1, :, 4] = s_tri[:, 0] - _matvec2(lin, d_tri[:, 0])
         # The damped step q' = r - D(q) for every triangle, D the displacement over the source
         # triangle: D(q) = disp_a + G @ inv_src @ (q - a), linear, L q + off.
         disp = d_tri - s_tri  # (T, 3, 2)
-        dl = (disp[:, 1:] - disp[:, :1]).transpose(0, 2, 1) @ self._src_inv
-        off = disp[:, 0] - np.einsum("fij,fj->fi", dl, s_tri[:, 0])
+        dl = _matmul2((disp[:, 1:] - disp[:, :1]).transpose(0, 2, 1), self._src_inv)
+        off = disp[:, 0] - _matvec2(dl, s_tri[:, 0])
         dl[self._src_flat] = 0.0
         off[self._src_flat] = disp[self._src_flat].mean(axis=1)
         damped = np.zeros((self._n + 1, 2, 5), dtype=np.float64)
@@ -128,29 +142,40 @@ class TriangleMapWarper:
         # Inside a squashed triangle the damped step barely moves a point near the squashed
         # line (the map there is a translation); take longer strides: overshooting is harmless,
         # the next triangle's exact inverse brings the point back.
-        fast = damped.copy()
-        fast[:, :, :4] *= _STRIDE_K
-        fast[:, :, 4] *= _STRIDE_K
+        fast = damped[:-1][flat]
+        fast[:, :, :] *= _STRIDE_K
         fast[:, 0, 2] += 1 - _STRIDE_K
         fast[:, 1, 3] += 1 - _STRIDE_K
-        c[:-1][flat] = fast[:-1][flat]
+        c[:-1][flat] = fast
         c[-1] = ((1, 0, 0, 0, 0), (0, 1, 0, 0, 0))  # outside the mesh: identity
-        self._first_order = damped.reshape(-1, 10).astype(np.float32)
-        return c.reshape(-1, 10).astype(np.float32), np.append(flat, False)
+        return (
+            c.reshape(-1, 10).astype(np.float32),
+            np.append(flat, False),
+            damped.reshape(-1, 10).astype(np.float32),
+        )
 
     def source_points(
-        self, gx: np.ndarray, gy: np.ndarray, label0: np.ndarray, dst: np.ndarray
+        self,
+        gx: np.ndarray,
+        gy: np.ndarray,
+        label0: np.ndarray,
+        dst: np.ndarray,
+        moving: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Source coordinates shown at the output grid points (gx, gy) (a block of `_grid`, with
-        their source-mesh labels `label0`) for a mesh moved to `dst`."""
-        c, squashed = self._coefficients(np.asarray(dst, dtype=np.float32))
+        their source-mesh labels `label0`) for a mesh moved to `dst`; `moving`, (T+1,) bool: the
+        triangles with a moved vertex (default: all)."""
+        c, squashed, first_order = self._coefficients(np.asarray(dst, dtype=np.float32))
         rx, ry = gx.ravel(), gy.ravel()
         qx, qy = rx.copy(), ry.copy()
         label = label0.ravel().copy()
+        if moving is None:
+            moving = np.append(np.ones(self._n, dtype=bool), False)
         # Walk only the points that are not settled yet: a point whose label holds after an exact
         # step lies in that triangle, and its source point is final (a damped step in a squashed
         # triangle settles nothing).
-        idx = np.nonzero(label >= 0)[0]
+        # Points on unmoved triangles show themselves (triangles never overlap): skip them.
+        idx = np.nonzero(moving[label])[0]
         for _ in range(_ITERATIONS):
             if not idx.size:
                 break
@@ -166,7 +191,7 @@ class TriangleMapWarper:
         swing = ~squashed[label[idx]] & ~squashed[l0]
         if swing.any():
             sw, l0 = idx[swing], l0[swing]
-            qx[sw], qy[sw] = self._step(self._first_order, l0, rx[sw], ry[sw], rx[sw], ry[sw])
+            qx[sw], qy[sw] = self._step(first_order, l0, rx[sw], ry[sw], rx[sw], ry[sw])
             label[sw] = l0
             idx = idx[~swing]
         flat = self._fill_flat_sources(gx, gy, dst, label)
@@ -242,8 +267,10 @@ class TriangleMapWarper:
         r0, r1 = max(0, rows[0] - 1), min(active.shape[0], rows[-1] + 2)
         c0, c1 = max(0, cols[0] - 1), min(active.shape[1], cols[-1] + 2)
         block = (slice(r0, r1), slice(c0, c1))
-        qx, qy = self.source_points(self._gx[block], self._gy[block], self._label0[block], dst)
-        # sample k of the block sits at x0 + STRIDE * k - 1.5 (as `_grid` lays them out)
+        qx, qy = self.source_points(
+            self._gx[block], self._gy[block], self._label0[block], dst, tri_moved
+        )
+        # sample k of the block sits at x0 + STRIDE * k + _OFFSET (as `_grid` lays them out)
         x0 = self._origin[0] + STRIDE * c0
         y0 = self._origin[1] + STRIDE * r0
         w, h = STRIDE * (c1 - c0 - 2), STRIDE * (r1 - r0 - 2)
