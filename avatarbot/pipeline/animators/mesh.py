@@ -122,7 +122,10 @@ def _delaunay(pts: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 class MeshWarper:
-    """Warp an image so that mesh vertices move from `src` to `dst` (same triangles)."""
+    """Warp an image so that mesh vertices move from `src` to `dst` (same triangles).
+
+    The exact reference (one rasterised triangle at a time, slow in Python): the animator uses
+    warp.TriangleMapWarper, and tests compare the two."""
 
     def __init__(self, src: np.ndarray, triangles: np.ndarray, image_size: tuple[int, int]) -> None:
         self.src = np.asarray(src, dtype=np.float32)
