@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_ITERATIONS = 8  # label walks; most points settle in 1-2, squashed corners take longer
+_ITERATIONS = 10  # label walks; most points settle in 1-2, squashed corners take longer
 _STRIDE_K = 3.0  # step length of the damped walk in squashed triangles
 STRIDE = 3  # maps are computed on every STRIDE-th pixel and upsampled
 _OFFSET = (STRIDE - 1) / 2 - STRIDE  # local position of grid sample 0 (see _upsample)
@@ -179,9 +179,13 @@ class TriangleMapWarper:
         for _ in range(_ITERATIONS):
             if not idx.size:
                 break
-            qx[idx], qy[idx] = self._step(c, label[idx], rx[idx], ry[idx], qx[idx], qy[idx])
-            new = self._label_at(qx[idx], qy[idx])
-            moved = (new != label[idx]) | squashed[new]
+            nx, ny = self._step(c, label[idx], rx[idx], ry[idx], qx[idx], qy[idx])
+            # a damped step that no longer moves the point has found its preimage in the
+            # squashed triangle itself
+            still = np.abs(nx - qx[idx]) + np.abs(ny - qy[idx]) < 0.05
+            qx[idx], qy[idx] = nx, ny
+            new = self._label_at(nx, ny)
+            moved = (new != label[idx]) | (squashed[new] & ~still)
             label[idx] = new
             idx = idx[moved]
         # Points still swinging between two triangles (where the mesh is squeezed hardest, e.g. a
