@@ -44,19 +44,6 @@ def _upsample(coarse: np.ndarray, w: int, h: int) -> np.ndarray:
     return full[STRIDE : STRIDE + h, STRIDE : STRIDE + w]
 
 
-def _matmul2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T, 2, 2) @ (T, 2, 2), written out: numpy's batched matmul is slow for 2x2 blocks."""
-    out = np.empty_like(a)
-    out[:, :, 0] = a[:, :, 0] * b[:, None, 0, 0] + a[:, :, 1] * b[:, None, 1, 0]
-    out[:, :, 1] = a[:, :, 0] * b[:, None, 0, 1] + a[:, :, 1] * b[:, None, 1, 1]
-    return out
-
-
-def _matvec2(a: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """(T, 2, 2) @ (T, 2)."""
-    return a[:, :, 0] * v[:, None, 0] + a[:, :, 1] * v[:, None, 1]
-
-
 class TriangleMapWarper:
     """Warp an image so that mesh vertices move from `src` to `dst` (same triangles)."""
 
@@ -93,7 +80,10 @@ class TriangleMapWarper:
         )  # (T, 2, 2): rows give barycentric l1, l2 from (p - a)
         self._s_tri = s_tri
         self._src_det = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
-        self._s_edges = np.stack([e1, e2], axis=-1)  # (T, 2, 2), columns: edges
+        self._src_parts = (e1[:, 0], e1[:, 1], e2[:, 0], e2[:, 1], s_tri[:, 0, 0], s_tri[:, 0, 1])
+        self._src_inv_parts = tuple(
+            np.ascontiguousarray(self._src_inv[:, i, j]) for i in (0, 1) for j in (0, 1)
+        )
         self._n = n
         self._flat_ids = np.nonzero(area < 1.0)[0]
         # One coarse grid over the whole mesh, with each point's source triangle: a point whose
@@ -114,44 +104,56 @@ class TriangleMapWarper:
         step is the damped q' = r - D(q), D the displacement field over the source triangle, which
         walks the pixel out to the neighbour that really covers it. Also returns which triangles
         are squashed, (T+1,) bool, and the plain damped steps (the first-order inverse)."""
-        d_tri = dst[self.triangles].astype(np.float64)
-        s_tri = self._s_tri
-        e = (d_tri[:, 1:] - d_tri[:, :1]).transpose(0, 2, 1)  # (T, 2, 2), columns: edges
-        det = e[:, 0, 0] * e[:, 1, 1] - e[:, 0, 1] * e[:, 1, 0]
+        # One contiguous (T,) array per component: far fewer, cheaper numpy calls than (T, 2, 2)
+        # stacks (this runs once per frame for ~340 triangles).
+        d = dst[self.triangles].astype(np.float64)  # (T, 3, 2)
+        ax, ay = d[:, 0, 0].copy(), d[:, 0, 1].copy()
+        e1x, e1y = d[:, 1, 0] - ax, d[:, 1, 1] - ay
+        e2x, e2y = d[:, 2, 0] - ax, d[:, 2, 1] - ay
+        det = e1x * e2y - e1y * e2x
         # Under a quarter pixel of area, or squeezed to under a quarter of its source area (a
         # closing eyelid): no usable inverse.
         flat = (np.abs(det) < 0.5) | (np.abs(det) < 0.25 * self._src_det)
-        adj = np.empty_like(e)
-        adj[:, 0, 0], adj[:, 1, 1] = e[:, 1, 1], e[:, 0, 0]
-        adj[:, 0, 1], adj[:, 1, 0] = -e[:, 0, 1], -e[:, 1, 0]
-        lin = _matmul2(self._s_edges, adj / np.where(flat, 1.0, det)[:, None, None])  # dst->src
-        c = np.zeros((self._n + 1, 2, 5), dtype=np.float64)
-        c[:-1, :, :2] = lin
-        c[:-1, :, 4] = s_tri[:, 0] - _matvec2(lin, d_tri[:, 0])
+        inv_det = 1.0 / np.where(flat, 1.0, det)
+        i00, i01, i10, i11 = e2y * inv_det, -e2x * inv_det, -e1y * inv_det, e1x * inv_det
+        f1x, f1y, f2x, f2y, sax, say = self._src_parts
+        m00, m01 = f1x * i00 + f2x * i10, f1x * i01 + f2x * i11  # dst -> src, linear part
+        m10, m11 = f1y * i00 + f2y * i10, f1y * i01 + f2y * i11
+        zero = np.zeros_like(ax)
+        exact = [m00, m01, zero, zero, sax - m00 * ax - m01 * ay,
+                 m10, m11, zero, zero, say - m10 * ax - m11 * ay]  # fmt: skip
         # The damped step q' = r - D(q) for every triangle, D the displacement over the source
         # triangle: D(q) = disp_a + G @ inv_src @ (q - a), linear, L q + off.
-        disp = d_tri - s_tri  # (T, 3, 2)
-        dl = _matmul2((disp[:, 1:] - disp[:, :1]).transpose(0, 2, 1), self._src_inv)
-        off = disp[:, 0] - _matvec2(dl, s_tri[:, 0])
-        dl[self._src_flat] = 0.0
-        off[self._src_flat] = disp[self._src_flat].mean(axis=1)
-        damped = np.zeros((self._n + 1, 2, 5), dtype=np.float64)
-        damped[:, 0, 0] = damped[:, 1, 1] = 1.0
-        damped[:-1, :, 2:4] = -dl
-        damped[:-1, :, 4] = -off
+        dax, day = ax - sax, ay - say
+        g1x, g1y = e1x - f1x, e1y - f1y  # displacement differences along the edges
+        g2x, g2y = e2x - f2x, e2y - f2y
+        s00, s01, s10, s11 = self._src_inv_parts
+        l00, l01 = g1x * s00 + g2x * s10, g1x * s01 + g2x * s11
+        l10, l11 = g1y * s00 + g2y * s10, g1y * s01 + g2y * s11
+        o0 = dax - l00 * sax - l01 * say
+        o1 = day - l10 * sax - l11 * say
+        sf = self._src_flat
+        if sf.any():  # a flat source triangle: no gradient, its mean displacement
+            for arr in (l00, l01, l10, l11):
+                arr[sf] = 0.0
+            mean = (d[sf] - self._s_tri[sf]).mean(axis=1)
+            o0[sf], o1[sf] = mean[:, 0], mean[:, 1]
+        one = np.ones_like(ax)
+        damped = np.stack([one, zero, -l00, -l01, -o0, zero, one, -l10, -l11, -o1], axis=1)
+        c = np.stack(exact, axis=1)
         # Inside a squashed triangle the damped step barely moves a point near the squashed
         # line (the map there is a translation); take longer strides: overshooting is harmless,
         # the next triangle's exact inverse brings the point back.
-        fast = damped[:-1][flat]
-        fast[:, :, :] *= _STRIDE_K
-        fast[:, 0, 2] += 1 - _STRIDE_K
-        fast[:, 1, 3] += 1 - _STRIDE_K
-        c[:-1][flat] = fast
-        c[-1] = ((1, 0, 0, 0, 0), (0, 1, 0, 0, 0))  # outside the mesh: identity
+        if flat.any():
+            fast = damped[flat] * _STRIDE_K
+            fast[:, 2] += 1 - _STRIDE_K
+            fast[:, 8] += 1 - _STRIDE_K
+            c[flat] = fast
+        identity = np.array([[1, 0, 0, 0, 0, 0, 1, 0, 0, 0]], dtype=np.float64)
         return (
-            c.reshape(-1, 10).astype(np.float32),
+            np.concatenate([c, identity]).astype(np.float32),  # last row: outside the mesh
             np.append(flat, False),
-            damped.reshape(-1, 10).astype(np.float32),
+            np.concatenate([damped, identity]).astype(np.float32),
         )
 
     def source_points(
