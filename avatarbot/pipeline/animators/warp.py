@@ -19,7 +19,7 @@ import numpy as np
 
 _ITERATIONS = 10  # label walks; most points settle in 1-2, squashed corners take longer
 _STRIDE_K = 3.0  # step length of the damped walk in squashed triangles
-STRIDE = 3  # maps are computed on every STRIDE-th pixel and upsampled
+STRIDE = 2  # maps are computed on every STRIDE-th pixel and upsampled
 _OFFSET = (STRIDE - 1) / 2 - STRIDE  # local position of grid sample 0 (see _upsample)
 
 
@@ -95,7 +95,7 @@ class TriangleMapWarper:
         self._origin = (int(lo_xy[0]), int(lo_xy[1]))
         self._label0 = self._label_at(self._gx.ravel(), self._gy.ravel()).reshape(self._gx.shape)
 
-    def _coefficients(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _coefficients(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T+1, 10) per-triangle update q' = P r + N q + k, flattened as
         [P00, P01, N00, N01, k0, P10, P11, N10, N11, k1].
 
@@ -103,7 +103,7 @@ class TriangleMapWarper:
         One squashed flat in the output (a shut eyelid, pressed lips) has no inverse: there the
         step is the damped q' = r - D(q), D the displacement field over the source triangle, which
         walks the pixel out to the neighbour that really covers it. Also returns which triangles
-        are squashed, (T+1,) bool, and the plain damped steps (the first-order inverse)."""
+        are squashed, (T+1,) bool."""
         # One contiguous (T,) array per component: far fewer, cheaper numpy calls than (T, 2, 2)
         # stacks (this runs once per frame for ~340 triangles).
         d = dst[self.triangles].astype(np.float64)  # (T, 3, 2)
@@ -150,11 +150,8 @@ class TriangleMapWarper:
             fast[:, 8] += 1 - _STRIDE_K
             c[flat] = fast
         identity = np.array([[1, 0, 0, 0, 0, 0, 1, 0, 0, 0]], dtype=np.float64)
-        return (
-            np.concatenate([c, identity]).astype(np.float32),  # last row: outside the mesh
-            np.append(flat, False),
-            np.concatenate([damped, identity]).astype(np.float32),
-        )
+        # last row: outside the mesh
+        return np.concatenate([c, identity]).astype(np.float32), np.append(flat, False)
 
     def source_points(
         self,
@@ -167,7 +164,7 @@ class TriangleMapWarper:
         """Source coordinates shown at the output grid points (gx, gy) (a block of `_grid`, with
         their source-mesh labels `label0`) for a mesh moved to `dst`; `moving`, (T+1,) bool: the
         triangles with a moved vertex (default: all)."""
-        c, squashed, first_order = self._coefficients(np.asarray(dst, dtype=np.float32))
+        c, squashed = self._coefficients(np.asarray(dst, dtype=np.float32))
         rx, ry = gx.ravel(), gy.ravel()
         qx, qy = rx.copy(), ry.copy()
         label = label0.ravel().copy()
@@ -190,21 +187,12 @@ class TriangleMapWarper:
             moved = (new != label[idx]) | (squashed[new] & ~still)
             label[idx] = new
             idx = idx[moved]
-        # Points still swinging between two triangles (where the mesh is squeezed hardest, e.g. a
-        # mouth corner) take the first-order inverse r - D(r): smooth and close to where they
-        # are. Those stuck in a squashed triangle keep their last map, clamped below.
-        l0 = label0.ravel()[idx]
-        swing = ~squashed[label[idx]] & ~squashed[l0]
-        if swing.any():
-            sw, l0 = idx[swing], l0[swing]
-            qx[sw], qy[sw] = self._step(first_order, l0, rx[sw], ry[sw], rx[sw], ry[sw])
-            label[sw] = l0
-            idx = idx[~swing]
         flat = self._fill_flat_sources(gx, gy, dst, label)
         if flat.size:
             idx = np.union1d(idx, flat)
-        # Those and the points in opened flat triangles take their triangle's map, kept inside
-        # its source box (thin triangles extrapolate far; a flat one is a sliver there).
+        # Points still swinging between triangles, and those in opened flat triangles, take their
+        # last triangle's map, kept inside its source box (thin triangles extrapolate far; a flat
+        # one is a sliver there).
         if idx.size:
             nx, ny = self._step(c, label[idx], rx[idx], ry[idx], qx[idx], qy[idx])
             box = self._box[label[idx]]

@@ -56,8 +56,8 @@ def test_matches_the_exact_rasteriser_outside_the_opening(
     cv2.fillPoly(mouth, [np.round(M.inner_polygon(dst)).astype(np.int32)], 1)
     outside = cv2.dilate(mouth, np.ones((5, 5), np.uint8)) == 0
     diff = np.abs(a - b).max(axis=-1)[outside]
-    assert diff.mean() < 0.3
-    assert np.percentile(diff, 99.5) < 20  # sub-pixel differences along triangle edges only
+    assert diff.mean() < 0.15
+    assert np.percentile(diff, 99.9) < 25  # sub-pixel differences along triangle edges only
     assert (a != portrait.image_bgr).any()  # the case moved something
 
 
