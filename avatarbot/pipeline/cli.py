@@ -160,10 +160,14 @@ def bench_pipeline(
     sizes: str = typer.Option("256,512", help="Video sizes (long side), comma separated."),
     mode: str = typer.Option("talking_head", help="Render mode."),
     out_dir: Path = typer.Option(Path("bench-results"), help="Where the JSON goes."),
+    end_to_end: bool = typer.Option(
+        True, "--end-to-end/--no-end-to-end", help="Also time a CLI render and a server task."
+    ),
 ) -> None:
-    """TTS -> MP4 timings per stage, real-time factor and peak RSS."""
+    """TTS -> MP4 timings per stage, the animate/encode and real-time ratios, peak RSS."""
     import tempfile
 
+    from avatarbot.pipeline import bench
     from avatarbot.pipeline.generator import VideoGenerator
 
     rows = []
@@ -172,6 +176,7 @@ def bench_pipeline(
         gen.generate_from_text("Warm up.", output_path=Path(tmp) / "warm.mp4", size=256)
         for seconds in [float(s) for s in durations.split(",") if s.strip()]:
             speech, tts_ms = _speech_of_length(seconds)
+            text = bench.text_of_length(seconds) if end_to_end else ""
             for size in [int(s) for s in sizes.split(",") if s.strip()]:
                 t0 = time.perf_counter()
                 result = gen.generate_from_speech(
@@ -191,15 +196,15 @@ def bench_pipeline(
                     "size_bytes": result.size_bytes,
                     "peak_rss_mb": round(own, 1), "peak_rss_ffmpeg_mb": round(children, 1),
                 }  # fmt: skip
-                rows.append(row)
-    header = f"{'speech':>6} {'size':>5} {'tts':>6} {'analyse':>7} {'animate':>8} {'enhance':>7} {'encode':>7} {'total':>7} {'RTF':>5} {'anim fps':>8} {'RSS MB':>6}"
-    typer.echo(header)
-    for r in rows:
-        typer.echo(
-            f"{r['seconds']:>5.0f}s {r['size']:>5} {r['tts_ms']:>6.0f} {r['analyse_ms']:>7.0f} "
-            f"{r['animate_ms']:>8.0f} {r['enhance_ms']:>7.0f} {r['encode_ms']:>7.0f} {r['total_ms']:>7.0f} "
-            f"{r['rtf']:>5.2f} {r['animate_fps']:>8.0f} {r['peak_rss_mb']:>6.0f}"
-        )
+                row.update(bench.animate_and_encode_alone(gen, speech, size, Path(tmp) / "a.mp4"))
+                if end_to_end:
+                    out = Path(tmp) / "e2e.mp4"
+                    row.update(bench.cli_render(text, size, mode, out))
+                    row.update(bench.server_task(text, size, mode, out, gen.face_cache))
+                row.update(bench.ratios(row))
+                rows.append({k: round(v, 1) if isinstance(v, float) and k.endswith("_ms") else v
+                             for k, v in row.items()})  # fmt: skip
+    typer.echo(bench.table(rows))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}.json"
     import os
@@ -207,6 +212,7 @@ def bench_pipeline(
 
     meta = {
         "cpu_count": os.cpu_count(),
+        "load_avg": os.getloadavg(),
         "python": platform.python_version(),
         "machine": platform.machine(),
     }

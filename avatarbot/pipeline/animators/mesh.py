@@ -20,9 +20,7 @@ def face_mesh_triangles(points: np.ndarray | None = None) -> np.ndarray:
     Three mutually connected vertices are not always a face: a 3-cycle around other vertices is
     not. With `points` (2D positions), such separating cycles are dropped because they would
     overlap the real faces inside them."""
-    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
-
-    edges = np.array(sorted(FACEMESH_TESSELATION))
+    edges = np.array(sorted(_tesselation()))
     neighbours: dict[int, set[int]] = {}
     for a, b in edges:
         neighbours.setdefault(int(a), set()).add(int(b))
@@ -35,6 +33,24 @@ def face_mesh_triangles(points: np.ndarray | None = None) -> np.ndarray:
     if points is not None:
         out = out[~_contains_other_vertex(out, np.asarray(points, dtype=np.float64)[:468])]
     return out
+
+
+def _tesselation() -> frozenset[tuple[int, int]]:
+    """mediapipe's FACEMESH_TESSELATION, read from its (pure Python) module file: importing it the
+    normal way runs mediapipe/__init__, which pulls in matplotlib and costs ~3 s of CLI start-up."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("mediapipe is not installed", name="mediapipe")
+    path = Path(next(iter(spec.submodule_search_locations)))
+    path = path / "python" / "solutions" / "face_mesh_connections.py"
+    mod_spec = importlib.util.spec_from_file_location("_avatarbot_face_mesh_connections", path)
+    assert mod_spec is not None and mod_spec.loader is not None
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module.FACEMESH_TESSELATION  # type: ignore[no-any-return]
 
 
 def _contains_other_vertex(tris: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -106,7 +122,10 @@ def _delaunay(pts: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 class MeshWarper:
-    """Warp an image so that mesh vertices move from `src` to `dst` (same triangles)."""
+    """Warp an image so that mesh vertices move from `src` to `dst` (same triangles).
+
+    The exact reference (one rasterised triangle at a time, slow in Python): the animator uses
+    warp.TriangleMapWarper, and tests compare the two."""
 
     def __init__(self, src: np.ndarray, triangles: np.ndarray, image_size: tuple[int, int]) -> None:
         self.src = np.asarray(src, dtype=np.float32)

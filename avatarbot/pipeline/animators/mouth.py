@@ -153,11 +153,14 @@ class LipModel:
 
 
 _CAVITY = np.array([34, 28, 72], dtype=np.float32)  # BGR, dark red-brown
-_TONGUE = np.array([88, 92, 172], dtype=np.float32)
-_TEETH = np.array([182, 205, 230], dtype=np.float32)
-# Tooth boundaries across the upper arch, in mouth widths from the centre line.
-_UPPER_SEAMS = (0.0, 0.15, 0.26, 0.34)
-_LOWER_SEAMS = (0.0, 0.08, 0.16, 0.23)
+_TONGUE = np.array([96, 98, 190], dtype=np.float32)  # BGR, pink-red
+_TEETH = np.array([186, 208, 232], dtype=np.float32)  # BGR, warm off-white
+_TEETH_SHADE = np.array([58, 70, 96], dtype=np.float32)  # teeth in shadow turn warm grey, not blue
+# Tooth boundaries across each arch, in mouth widths from the centre line.
+_UPPER_SEAMS = (0.0, 0.085, 0.165, 0.25, 0.33)
+_LOWER_SEAMS = (0.0, 0.05, 0.10, 0.16, 0.22)
+_UPPER_HALF_W = 0.36  # the upper arch, half width
+_LOWER_HALF_W = 0.25
 
 
 def inner_polygon(dst: np.ndarray) -> np.ndarray:
@@ -167,10 +170,34 @@ def inner_polygon(dst: np.ndarray) -> np.ndarray:
     return np.concatenate([upper, lower]).astype(np.float32)
 
 
+def _tooth_shading(au: np.ndarray, seams: tuple[float, ...], width: float) -> np.ndarray:
+    """Per-tooth relief across the arch: each tooth is convex (lighter in its middle), with a dark
+    gap at its edges. 1.0 at a tooth's middle, ~0.75 in a gap."""
+    bounds = np.array((*seams, seams[-1] + 0.1), dtype=np.float32)
+    k = np.clip(np.searchsorted(bounds, au) - 1, 0, len(bounds) - 2)
+    lo, hi = bounds[k], bounds[k + 1]
+    x = np.clip((au - lo) / np.maximum(hi - lo, 1e-3), 0.0, 1.0)  # 0..1 across the tooth
+    relief = 1.0 - 0.10 * (2 * x - 1) ** 2
+    gap = np.minimum(au - lo, hi - au)
+    return relief * (1.0 - 0.18 * np.exp(-((gap / width) ** 2)))
+
+
+def outer_polygon(dst: np.ndarray) -> np.ndarray:
+    """The outer lip outline, as one closed polygon."""
+    upper = dst[list(F.LIPS_OUTER_UPPER)]
+    lower = dst[list(F.LIPS_OUTER_LOWER[1:-1])][::-1]
+    return np.concatenate([upper, lower]).astype(np.float32)
+
+
 def draw_interior(
     img: np.ndarray, poly: np.ndarray, mf: MouthFrame, p: dict[str, float], tone: float
 ) -> None:
-    """Paint cavity, teeth and tongue inside the mouth opening `poly`, in place, feathered edges."""
+    """Paint cavity, tongue and both rows of teeth inside the mouth opening `poly`, in place.
+
+    Back to front: a dark cavity, the tongue resting on the floor of the mouth, the lower teeth
+    (on the jaw: they rise into view only as the mouth opens), the upper teeth (fixed to the skull
+    at the closed-mouth line). Teeth are lit from the front: shaded where the lips overhang them,
+    darker towards the corners and in the gaps between teeth, never a flat white band."""
     import cv2
 
     w = mf.width
@@ -187,41 +214,46 @@ def draw_interior(
     u = (dx * mf.ex[0] + dy * mf.ex[1]) / w
     v = (dx * mf.ey[0] + dy * mf.ey[1]) / w
     au = np.abs(u)
+    n_up = len(F.LIPS_INNER_UPPER)
+    top_lip_v = float(mf.to_local(poly[n_up // 2])[1])
+    lower_lip_v = float(mf.to_local(poly[n_up + (len(F.LIPS_INNER_LOWER) - 2) // 2])[1])
+    opening = max(lower_lip_v - top_lip_v, 1e-3)
 
-    # Cavity: darkest at the back and in the corners.
+    # Cavity: darkest deep in the middle of the opening and in the corners.
     depth = np.clip(1.0 - au / 0.5, 0.0, 1.0)
-    layer = _CAVITY[None, None, :] * (0.45 + 0.55 * depth)[..., None]
+    mid = np.clip(1.0 - np.abs(v - (top_lip_v + lower_lip_v) / 2) / (0.5 * opening), 0.0, 1.0)
+    layer = _CAVITY[None, None, :] * (0.55 + 0.45 * depth - 0.25 * mid * depth)[..., None]
 
-    # Tongue: a soft lighter mound resting behind the lower lip.
-    lower_lip_v = float(
-        mf.to_local(poly[len(F.LIPS_INNER_UPPER) + (len(F.LIPS_INNER_LOWER) - 2) // 2])[1]
-    )
-    tv = lower_lip_v - 0.02
-    tongue = np.clip(1.0 - (u / 0.27) ** 2 - ((v - tv) / 0.11) ** 2, 0.0, 1.0) ** 0.5
-    layer = (
-        layer * (1 - tongue[..., None])
-        + (_TONGUE * (0.6 + 0.4 * depth[..., None]))[...] * tongue[..., None]
-    )
+    # Tongue: a mound on the floor of the mouth; its top shows once the jaw has dropped a little.
+    t_top = lower_lip_v - 0.05 - 0.35 * min(opening, 0.4)
+    t_cy, t_ry = lower_lip_v + 0.04, max(lower_lip_v + 0.04 - t_top, 0.02)
+    r2 = (u / 0.30) ** 2 + ((v - t_cy) / t_ry) ** 2
+    tongue = np.clip((1.0 - r2) / 0.15, 0.0, 1.0)  # soft edge
+    lit = 0.62 + 0.38 * np.clip(1.0 - r2, 0.0, 1.0) ** 0.5  # rounder top catches the light
+    groove = 1.0 - 0.12 * np.exp(-((u / 0.02) ** 2)) * np.clip((v - t_top) / t_ry, 0, 1)
+    tongue_col = _TONGUE * (lit * groove * (0.75 + 0.25 * depth))[..., None]
+    layer = layer * (1 - tongue[..., None]) + tongue_col * tongue[..., None]
 
+    # Lower teeth ride on the jaw, just behind the lower lip: hidden for small openings.
+    show = float(np.clip((opening - 0.08) / 0.12, 0.0, 1.0))
+    lower_top = lower_lip_v - 0.075 * show + 0.10 * (u / 0.5) ** 2
+    lower_teeth = (v > lower_top) & (au < _LOWER_HALF_W) & (show > 0)
     # Upper teeth hang from the skull: their edge stays at the closed-mouth line whatever the jaw does.
-    upper_edge = 0.018 - 0.10 * (u / 0.5) ** 2
-    upper_teeth = (v < upper_edge) & (au < 0.36)
-    # Lower teeth ride on the jaw: they appear only when the jaw drops far enough.
-    lower_top = 0.045 + 0.9 * p["jaw"] + 0.10 * (u / 0.5) ** 2
-    lower_teeth = (v > lower_top) & (au < 0.26)
-    arch = np.clip(1.0 - 0.55 * (au / 0.36) ** 2, 0.3, 1.0)
-    seams = np.zeros_like(u)
-    for b in _UPPER_SEAMS:
-        seams = np.maximum(seams, np.exp(-(((au - b) / 0.007) ** 2)) * upper_teeth)
-    for b in _LOWER_SEAMS:
-        seams = np.maximum(seams, np.exp(-(((au - b) / 0.006) ** 2)) * lower_teeth)
-    # Lips shade the teeth right under them.
-    top_lip_v = float(mf.to_local(poly[len(F.LIPS_INNER_UPPER) // 2])[1])
-    shade = 0.72 + 0.28 * np.clip((v - top_lip_v) / 0.05, 0.0, 1.0)
-    teeth_light = (arch * shade * (1.0 - 0.3 * seams))[..., None]
-    teeth_mask = (upper_teeth | lower_teeth)[..., None]
-    lower_dim = np.where(lower_teeth, 0.82, 1.0)[..., None]
-    layer = np.where(teeth_mask, _TEETH * teeth_light * lower_dim, layer)
+    upper_edge = 0.02 - 0.09 * (u / 0.5) ** 2
+    upper_teeth = (v < upper_edge) & (au < _UPPER_HALF_W)
+
+    arch_u = np.clip(1.0 - 0.6 * (au / _UPPER_HALF_W) ** 2, 0.3, 1.0)
+    arch_l = np.clip(1.0 - 0.6 * (au / _LOWER_HALF_W) ** 2, 0.3, 1.0)
+    # Occlusion: the upper lip shades the top of the upper teeth, the lower lip the bottom of the
+    # lower ones; the biting edges catch the light, the very tips are a little translucent.
+    up_occ = 0.62 + 0.38 * np.clip((v - top_lip_v) / 0.06, 0.0, 1.0)
+    up_tip = 1.0 - 0.10 * np.clip((v - (upper_edge - 0.012)) / 0.012, 0.0, 1.0)
+    low_occ = 0.60 + 0.40 * np.clip((lower_lip_v - v) / 0.05, 0.0, 1.0)
+    upper_light = arch_u * up_occ * up_tip * _tooth_shading(au, _UPPER_SEAMS, 0.007)
+    lower_light = 0.85 * arch_l * low_occ * _tooth_shading(au, _LOWER_SEAMS, 0.006)
+    teeth_light = np.where(upper_teeth, upper_light, lower_light)[..., None]
+    teeth = (upper_teeth | lower_teeth)[..., None]
+    layer = np.where(teeth, _TEETH_SHADE + (_TEETH - _TEETH_SHADE) * teeth_light, layer)
     layer *= tone
     layer = cv2.GaussianBlur(layer, (3, 3), 0.7)  # photos are soft; crisp drawn teeth look pasted
 

@@ -18,11 +18,11 @@ import numpy as np
 from avatarbot.pipeline import face as F
 from avatarbot.pipeline.animators import mouth as M
 from avatarbot.pipeline.animators.mesh import (
-    MeshWarper,
     face_mesh_triangles,
     ring_triangles,
     strip_triangles,
 )
+from avatarbot.pipeline.animators.warp import SoftAffineWarp, TriangleMapWarper
 from avatarbot.pipeline.types import AnimationJob, Availability
 
 N_MESH = 468  # the iris points (468..477) sit inside the eye holes and stay out of the mesh
@@ -32,7 +32,7 @@ _BLINK_PROFILE = (0.35, 0.85, 1.0, 0.6, 0.2)  # eyelid closure per 40 ms frame, 
 @dataclass
 class FaceRig:
     src: np.ndarray  # (n_points, 2) mesh vertices: landmarks then anchors
-    warper: MeshWarper
+    warper: TriangleMapWarper
     mframe: M.MouthFrame
     lips: M.LipModel
     skin_ids: np.ndarray  # vertices that follow the lips
@@ -47,6 +47,12 @@ class FaceRig:
     base: np.ndarray | None = (
         None  # the portrait with its open mouth filled in (None: closed already)
     )
+    head_warp: SoftAffineWarp | None = None  # built on first talking_head use
+
+    def head(self) -> SoftAffineWarp:
+        if self.head_warp is None:
+            self.head_warp = SoftAffineWarp(self.head_mask, self.head_box)
+        return self.head_warp
 
 
 def build_rig(image_bgr: np.ndarray, landmarks: np.ndarray) -> FaceRig:
@@ -68,7 +74,7 @@ def build_rig(image_bgr: np.ndarray, landmarks: np.ndarray) -> FaceRig:
     tris += strip_triangles(F.RIGHT_EYE_UPPER, F.RIGHT_EYE_LOWER)
     tris += strip_triangles(F.LEFT_EYE_UPPER, F.LEFT_EYE_LOWER)
     tris += ring_triangles(src, list(F.FACE_OVAL), N_MESH)
-    warper = MeshWarper(src, np.array(tris, dtype=np.int32), (w, h))
+    warper = TriangleMapWarper(src, np.array(tris, dtype=np.int32), (w, h))
 
     mf = M.mouth_frame(lm)
     lips = M.LipModel(lm, mf)
@@ -144,20 +150,46 @@ def _filled_mouth(
     image_bgr: np.ndarray, lm: np.ndarray, mf: M.MouthFrame, lips: M.LipModel
 ) -> np.ndarray | None:
     """For a portrait that already shows teeth or an open mouth: the same image with the opening
-    (and a rim around it, where the detected contour sits inside the dark edge) filled with lip
-    colour, so closing the lips leaves no dark band between them."""
+    (and a rim around it, where the detected contour sits inside the dark edge) filled in, so
+    closing the lips leaves no dark band between them.
+
+    The fill takes the lips' own colour (measured on the lip band between the outer and inner
+    contours), not the colour of whatever surrounds the hole: a smiling portrait's thin lips would
+    otherwise close into pale, skin-coloured ones."""
     import cv2
 
     if float(lips.src_gap.max(initial=0.0)) < 0.025:
         return None
-    poly = M.inner_polygon(lm)
-    mask = np.zeros(image_bgr.shape[:2], dtype=np.uint8)
-    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 255)
+    h, w = image_bgr.shape[:2]
+    inner = np.round(M.inner_polygon(lm)).astype(np.int32)
+    outer = np.round(M.outer_polygon(lm)).astype(np.int32)
+    hole = np.zeros((h, w), dtype=np.uint8)
+    cv2.fillPoly(hole, [inner], 255)
     rim = max(2, round(0.05 * mf.width))
     mask = cv2.dilate(
-        mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
+        hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
     )
-    return cv2.inpaint(image_bgr, mask, rim, cv2.INPAINT_TELEA)
+    filled = cv2.inpaint(image_bgr, mask, rim, cv2.INPAINT_TELEA)
+    lips_mask = np.zeros((h, w), dtype=np.uint8)
+    cv2.fillPoly(lips_mask, [outer], 255)
+    band = (lips_mask > 0) & (hole == 0)
+    if int(band.sum()) < 20:
+        return filled
+    # The band's edges mix in skin, teeth and shadow; the lip itself is its reddest half.
+    band_lab = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2LAB)[band].astype(np.float32)
+    red = band_lab[band_lab[:, 1] >= np.median(band_lab[:, 1])]
+    lip_lab = np.median(red, axis=0)
+    lip_lab[0] = np.median(band_lab[:, 0])  # the reddest half is also the most shaded
+    # Recolour the filled part inside the lips to the lip colour, keeping the fill's shading.
+    region = cv2.GaussianBlur(
+        ((mask > 0) & (lips_mask > 0)).astype(np.float32), (0, 0), max(1.0, rim / 2)
+    )[..., None]
+    f_lab = cv2.cvtColor(filled, cv2.COLOR_BGR2LAB).astype(np.float32)
+    target = f_lab.copy()
+    target[..., 0] = lip_lab[0] + 0.5 * (f_lab[..., 0] - float(np.median(f_lab[mask > 0, 0])))
+    target[..., 1:] = lip_lab[1:]
+    out_lab = np.clip(f_lab + (target - f_lab) * region, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(out_lab, cv2.COLOR_LAB2BGR)
 
 
 def _head_mask(
@@ -250,11 +282,13 @@ class ProceduralAnimator:
         self._rigs = _RigCache()
 
     def availability(self) -> Availability:
-        try:
-            import cv2  # noqa: F401
-            import mediapipe  # noqa: F401
-        except ImportError as exc:
-            return Availability.no(f"procedural animator needs {exc.name}")
+        import importlib.util
+
+        # find_spec, not import: importing mediapipe costs seconds and the landmarks of a known
+        # portrait come from the face cache; mediapipe is imported only when a face is analysed.
+        for name in ("cv2", "mediapipe"):
+            if importlib.util.find_spec(name) is None:
+                return Availability.no(f"procedural animator needs {name}")
         return Availability.yes()
 
     def rig_for(self, job: AnimationJob, landmarks: np.ndarray | None = None) -> FaceRig:
@@ -287,8 +321,7 @@ class ProceduralAnimator:
         portrait = rig.base if rig.base is not None else job.portrait_bgr
         mf = rig.mframe
         disp = np.zeros_like(rig.src)
-        x0, y0, x1, y1 = rig.head_box
-        mask = rig.head_mask[y0:y1, x0:x1, None]
+        head = rig.head() if motion is not None else None
         for i in range(n):
             p = M.shape_params(track.weights[i], float(track.openness[i]))
             lip_d = mf.vec(rig.lips.displacement(p))  # (40, 2) px
@@ -304,16 +337,10 @@ class ProceduralAnimator:
             M.draw_interior(frame, M.inner_polygon(dst), mf, p, rig.tone)
             if rig.base is not None:
                 M.draw_lip_seam(frame, dst, mf)
-            if motion is not None:
+            if head is not None and motion is not None:
                 rot, dx, dy, scale = (float(v) for v in motion[i])
                 m = cv2.getRotationMatrix2D(rig.pivot, rot, scale)
                 m[0, 2] += dx * rig.face_height
                 m[1, 2] += dy * rig.face_height
-                m[0, 2] -= x0  # the output is the head ROI, not the whole frame
-                m[1, 2] -= y0
-                moved = cv2.warpAffine(frame, m, (x1 - x0, y1 - y0), borderMode=cv2.BORDER_REFLECT)
-                roi = frame[y0:y1, x0:x1].astype(np.float32)
-                frame[y0:y1, x0:x1] = (roi + (moved.astype(np.float32) - roi) * mask).astype(
-                    np.uint8
-                )
+                head.warp(frame, m)
             yield frame
