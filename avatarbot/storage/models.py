@@ -251,3 +251,31 @@ class PluginState(TimestampMixin, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     source: Mapped[str] = mapped_column(String(32), default="builtin")  # builtin|local|registry
     sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- chat channels: connection leases and reply feedback --------------------------------
+
+
+class ChannelLease(Base):
+    """Who holds a platform connection that must exist once (WeCom AI bot: one socket per bot)."""
+
+    __tablename__ = "channel_leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ChatFeedback(Base):
+    """A user's rating of a bot reply (WeCom AI bot feedback_event), stored raw."""
+
+    __tablename__ = "chat_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    feedback_id: Mapped[str] = mapped_column(String(256), default="")
+    user_id: Mapped[str] = mapped_column(String(200), default="")
+    rating: Mapped[int | None] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

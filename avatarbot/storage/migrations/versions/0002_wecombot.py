@@ -1,0 +1,42 @@
+"""channel leases and chat feedback (WeCom AI bot)
+
+Revision ID: 0002_wecombot
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_wecombot"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "channel_leases",
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("holder", sa.String(length=128), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_channel_leases")),
+    )
+    op.create_table(
+        "chat_feedback",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("feedback_id", sa.String(length=256), nullable=False),
+        sa.Column("user_id", sa.String(length=200), nullable=False),
+        sa.Column("rating", sa.Integer(), nullable=True),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("raw", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_feedback")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("chat_feedback")
+    op.drop_table("channel_leases")

@@ -1,0 +1,162 @@
+"""WeCom AI bot over a real long connection: the app under uvicorn, a stand-in WeCom WS server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from avatarbot.app import create_app
+from avatarbot.config import Settings
+from tests.helpers.chat_media import install_video_handler, probe
+from tests.helpers.fake_wecom_bot import BOT_ID, SECRET, FakeWecomBot
+from tests.helpers.servers import RunningServer, start_uvicorn, wait_until
+
+pytestmark = pytest.mark.slow
+
+USER = "lisi"
+
+
+@dataclass
+class Env:
+    fake: FakeWecomBot
+    server: RunningServer
+    db_path: Path
+
+    @property
+    def channel(self) -> Any:
+        return self.server.server.config.app.state.services.channels["wecom_bot"]  # type: ignore[attr-defined]
+
+    def health(self) -> dict[str, Any]:
+        response = httpx.get(f"{self.server.base_url}/health", timeout=5)
+        return response.json()["components"]["channels"]["wecom_bot"]
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute(sql).fetchall()
+
+    def finished_bubble(self, req_id: str, timeout: float = 30) -> Any:
+        bubbles = wait_until(
+            lambda: [b for b in self.fake.bubbles_for(req_id) if b.finished], timeout=timeout
+        )
+        return bubbles[0]
+
+
+def _settings(tmp_path: Path, fake: FakeWecomBot, **bot: Any) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        env="test",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'avatarbot.db'}",
+        auth={"secret_key": "test-secret-key-0123456789abcdef0123456789"},
+        wecom_bot={
+            "bot_id": BOT_ID,
+            "secret": SECRET,
+            "ws_url": fake.url,
+            "ping_interval_s": 0.2,
+            "backoff_max_s": 0.2,
+            "lease_ttl_s": 3,
+            **bot,
+        },
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    install_video_handler()
+    fake = FakeWecomBot().start()
+    server = start_uvicorn(create_app(_settings(tmp_path, fake)))
+    try:
+        wait_until(lambda: fake.connected, timeout=20)
+        yield Env(fake, server, tmp_path / "avatarbot.db")
+    finally:
+        server.stop()
+        fake.stop()
+
+
+def test_text_question_streams_a_reply_that_finishes(env: Env) -> None:
+    health = wait_until(lambda: env.health()["status"] == "ok" and env.health())
+    link = health["long_connection"]
+    assert link["state"] == "connected" and "connected_since" in link
+
+    req_id = env.fake.user_says(USER, "hello, who are you?")
+    bubble = env.finished_bubble(req_id)
+    assert bubble.content.strip() and bubble.frames >= 1
+    assert env.fake.errors == []  # no 6000 (two frames in flight), no 846605
+    assert len(env.fake.bubbles_for(req_id)) == 1
+    assert env.query("SELECT status FROM processed_events") == [("done",)]
+    assert env.health()["long_connection"]["last_frame_age_s"] < 30
+
+
+def test_video_survives_a_link_killed_mid_stream(env: Env, tmp_path: Path) -> None:
+    def progress_frame(frame: dict[str, Any]) -> bool:
+        stream = (frame.get("body") or {}).get("stream") or {}
+        return frame.get("cmd") == "aibot_respond_msg" and "Making your video" in str(
+            stream.get("content")
+        )
+
+    env.fake.kill_when = progress_frame
+    req_id = env.fake.user_says(USER, "/video 你好")
+    videos = wait_until(lambda: env.fake.sent("video"), timeout=180)
+    assert env.fake.subscribes >= 2  # it reconnected and subscribed again
+    bubble = env.finished_bubble(req_id)
+    assert "Done" in bubble.content
+    media = env.fake.media[videos[0]["body"]["video"]["media_id"]]
+    assert media["type"] == "video" and len(media["data"]) <= 10 * 1024 * 1024
+    received = tmp_path / "received.mp4"
+    received.write_bytes(media["data"])
+    assert probe(received).video_codec == "h264"
+    assert videos[0]["req_id"] == req_id  # a reply to the message, not a push
+    wait_until(lambda: env.health()["long_connection"]["restarts"] >= 1)
+    assert len(env.fake.sent("video")) == 1
+
+
+def test_dead_link_is_detected_by_pings_and_replaced(env: Env) -> None:
+    env.fake.answer_pings = False
+    wait_until(lambda: env.fake.connections >= 2, timeout=20)  # 2 pings missed -> reconnect
+    env.fake.answer_pings = True
+    wait_until(lambda: env.health()["status"] == "ok", timeout=20)
+    req_id = env.fake.user_says(USER, "/help")
+    assert "/video" in env.finished_bubble(req_id).content
+
+
+def test_events_welcome_card_feedback_and_replaced(env: Env) -> None:
+    env.fake.event(USER, "enter_chat")
+    welcome = wait_until(lambda: env.fake.welcomes, timeout=5)
+    assert welcome[0]["text"]["content"].startswith("Hello")
+
+    env.fake.user_says(USER, "/help")  # the user wrote first: pushes to them are allowed
+    env.fake.event(
+        USER,
+        "template_card_event",
+        template_card_event={
+            "card_type": "button_interaction",
+            "event_key": "another_take",
+            "task_id": "t1",
+        },
+    )
+    pushed = wait_until(lambda: [m for m in env.fake.messages if m["push"]], timeout=20)
+    assert pushed[0]["chat"] == USER and pushed[0]["body"]["msgtype"] == "markdown"
+
+    env.fake.event(
+        USER, "feedback_event", feedback_event={"id": "fb1", "type": 2, "content": "more"}
+    )
+    rows = wait_until(lambda: env.query("SELECT feedback_id, rating, content FROM chat_feedback"))
+    assert rows == [("fb1", 2, "more")]
+
+    env.fake.send_raw("{not json")  # bad frames are logged, the link stays
+    odd = env.fake.user_says(USER, "", msgtype="location", location={"latitude": 1})
+    assert "text" in env.finished_bubble(odd).content  # a clear reply, no crash
+    env.fake.send_raw(
+        '{"cmd": "aibot_event_callback", "headers": {"req_id": "x"}, '
+        '"body": {"msgtype": "event", "event": {"eventtype": "disconnected_event"}}}'
+    )
+    wait_until(lambda: env.health()["long_connection"]["state"] == "replaced", timeout=10)
+    connections = env.fake.connections
+    with pytest.raises(AssertionError):  # no reconnect storm after being replaced
+        wait_until(lambda: env.fake.connections > connections, timeout=1.0)
