@@ -160,3 +160,40 @@ def test_events_welcome_card_feedback_and_replaced(env: Env) -> None:
     connections = env.fake.connections
     with pytest.raises(AssertionError):  # no reconnect storm after being replaced
         wait_until(lambda: env.fake.connections > connections, timeout=1.0)
+
+
+def test_scheduled_report_needs_a_user_who_wrote_first(env: Env) -> None:
+    base = env.server.base_url
+    credentials = {"email": "admin@example.com", "password": "correct horse battery"}
+    assert (
+        httpx.post(f"{base}/api/v1/auth/register", json=credentials, timeout=10).status_code == 201
+    )
+    login = httpx.post(
+        f"{base}/api/v1/auth/login",
+        data={"username": credentials["email"], "password": credentials["password"]},
+        timeout=10,
+    )
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    body = {
+        "name": "morning",
+        "cron": "0 9 * * *",
+        "agent": "assistant",
+        "prompt": "Say good morning.",
+        "output": "markdown",
+        "target": {"platform": "wecom_bot", "chat_id": "zhaoliu"},
+    }
+    created = httpx.post(f"{base}/api/v1/scheduler/create", json=body, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+
+    run = httpx.post(f"{base}/api/v1/scheduler/{sid}/run", headers=headers, timeout=60).json()
+    assert run["status"] == "failed" and "written to the bot first" in run["error"]
+    history = httpx.get(f"{base}/api/v1/scheduler/{sid}/runs", headers=headers, timeout=10).json()
+    assert "written to the bot first" in history[0]["error"]
+
+    req_id = env.fake.user_says("zhaoliu", "/help")
+    env.finished_bubble(req_id)
+    run = httpx.post(f"{base}/api/v1/scheduler/{sid}/run", headers=headers, timeout=60).json()
+    assert run["status"] == "done", run
+    pushed = [m for m in env.fake.messages if m["push"] and m["chat"] == "zhaoliu"]
+    assert len(pushed) == 1 and pushed[0]["body"]["chat_type"] == 1

@@ -56,7 +56,7 @@ def _link(fake: FakeWecomBot, db: Database, holder: str) -> Link:
 
 async def _until(predicate: Any, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polling another thread's state
             await asyncio.sleep(0.02)
 
 

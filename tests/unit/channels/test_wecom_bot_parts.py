@@ -28,7 +28,12 @@ def test_messages_of_every_kind() -> None:
         _body("text", chattype="group", chatid="g1", text={"content": "@RobotA  /video hi"})
     )
     assert group is not None
-    assert (group.chat_id, group.chat_type, group.text, group.event_id) == ("g1", "group", "/video hi", "m1")
+    assert (group.chat_id, group.chat_type, group.text, group.event_id) == (
+        "g1",
+        "group",
+        "/video hi",
+        "m1",
+    )
     mixed = parse_message(
         _body("mixed", mixed={"msg_item": [
             {"msgtype": "text", "text": {"content": "look"}},
@@ -43,7 +48,11 @@ def test_messages_of_every_kind() -> None:
         media = parse_message(_body(kind, **{kind: {"url": f"https://x/{kind}"}}))
         assert media is not None and media.attachments[0].kind == kind
     quoted = parse_message(
-        _body("text", text={"content": "why?"}, quote={"msgtype": "text", "text": {"content": "sky is blue"}})
+        _body(
+            "text",
+            text={"content": "why?"},
+            quote={"msgtype": "text", "text": {"content": "sky is blue"}},
+        )
     )
     assert quoted is not None and quoted.text == "why?\n\n> sky is blue"
     odd = parse_message(_body("location", location={}))
@@ -60,7 +69,11 @@ def test_card_events_nested_and_flat() -> None:
     )  # fmt: skip
     assert nested is not None
     action = nested.raw["card_action"]
-    assert (action["key"], action["task_id"], action["selected"]) == ("another_take", "t1", {"q": ["a"]})
+    assert (action["key"], action["task_id"], action["selected"]) == (
+        "another_take",
+        "t1",
+        {"q": ["a"]},
+    )
     flat = card_event(_body("event", event={"eventtype": "template_card_event", "event_key": "k2"}))
     assert flat is not None and flat.raw["card_action"]["key"] == "k2"
 
@@ -89,7 +102,7 @@ def test_crypto_matches_wechatpy_and_refuses_bad_input() -> None:
 async def test_stream_keeps_one_frame_in_flight_and_never_skips_the_final() -> None:
     pushed: list[dict[str, object]] = []
     in_flight = 0
-    release = asyncio.Event()
+    release, first_sent = asyncio.Event(), asyncio.Event()
 
     async def push(body: dict[str, object]) -> None:
         nonlocal in_flight
@@ -97,13 +110,13 @@ async def test_stream_keeps_one_frame_in_flight_and_never_skips_the_final() -> N
         assert in_flight == 1
         pushed.append(body["stream"])  # type: ignore[arg-type]
         if len(pushed) == 1:
+            first_sent.set()
             await release.wait()  # the first ack is slow
         in_flight -= 1
 
     stream = ReplyStream(push, min_interval_s=0.0, keepalive_s=60, max_age_s=60)
     stream.add_token("Hel")
-    while not pushed:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(first_sent.wait(), 5)
     for piece in ("lo", " wor", "ld"):  # arrive while the first frame waits for its ack
         stream.add_token(piece)
     stream.add_text("Hello world!")
