@@ -197,3 +197,14 @@ def test_scheduled_report_needs_a_user_who_wrote_first(env: Env) -> None:
     assert run["status"] == "done", run
     pushed = [m for m in env.fake.messages if m["push"] and m["chat"] == "zhaoliu"]
     assert len(pushed) == 1 and pushed[0]["body"]["chat_type"] == 1
+
+
+def test_after_the_reply_window_closes_replies_are_pushed(env: Env) -> None:
+    env.fake.req_window_s = 1.0  # the callback's req_id stops working after 1 s (846605)
+    env.fake.user_says(USER, "/video 晚安")
+    videos = wait_until(lambda: env.fake.sent("video"), timeout=180)
+    assert videos[0]["push"] is True and videos[0]["body"]["chat_type"] == 1
+    pushed_text = [m for m in env.fake.messages if m["push"] and m["body"]["msgtype"] == "markdown"]
+    assert pushed_text and "Got it" in pushed_text[0]["body"]["markdown"]["content"]
+    assert env.fake.messages.index(pushed_text[0]) < env.fake.messages.index(videos[0])
+    assert len(env.fake.sent("video")) == 1

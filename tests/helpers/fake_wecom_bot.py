@@ -35,6 +35,7 @@ class Bubble:
     finished: bool = False
     frames: int = 0
     first_at: float = field(default_factory=time.monotonic)
+    history: list[tuple[float, str]] = field(default_factory=list)  # (when, content) per frame
 
 
 class FakeWecomBot:
@@ -50,6 +51,8 @@ class FakeWecomBot:
         self.subscribes = 0
         self.connections = 0
         self.welcomes: list[dict[str, Any]] = []
+        self.sent_at: dict[str, float] = {}  # req_id -> when the callback went out
+        self.req_window_s = 24 * 3600.0  # replies on a req_id after this -> 846605
         self.kill_when: Callable[[dict[str, Any]], bool] | None = None  # drop link, no ack
         self._req: dict[str, tuple[str, str, float]] = {}  # req_id -> (kind, chat, time)
         self._inflight: set[str] = set()
@@ -131,6 +134,7 @@ class FakeWecomBot:
     def callback(self, cmd: str, body: dict[str, Any], *, kind: str, chat: str) -> str:
         req_id = f"req{next(self._ids)}"
         self._req[req_id] = (kind, chat, time.monotonic())
+        self.sent_at[req_id] = time.monotonic()
         if kind == "msg":
             self._chats_that_wrote.add(chat)
         frame = {"cmd": cmd, "headers": {"req_id": req_id}, "body": body}
@@ -262,8 +266,8 @@ class FakeWecomBot:
         return 40058, None
 
     def _respond(self, req_id: str, body: dict[str, Any]) -> int:
-        kind, chat, _ = self._req.get(req_id, ("", "", 0.0))
-        if kind != "msg":
+        kind, chat, at = self._req.get(req_id, ("", "", 0.0))
+        if kind != "msg" or time.monotonic() - at > self.req_window_s:
             return 846605
         if body.get("msgtype") != "stream":
             self.messages.append({"req_id": req_id, "chat": chat, "body": body, "push": False})
@@ -279,6 +283,7 @@ class FakeWecomBot:
             return 846608
         bubble.content, bubble.finished = content, bool(stream.get("finish"))
         bubble.frames += 1
+        bubble.history.append((time.monotonic(), content))
         return 0
 
     def _upload(self, step: str, body: dict[str, Any]) -> tuple[int, Any]:

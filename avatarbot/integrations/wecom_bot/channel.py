@@ -381,9 +381,10 @@ class WecomBotChannel:
                 await self._send_body(target, ctx, _markdown(link))
             return
         media_id = await self._upload(path, "video")
-        if ctx is not None and ctx.stream.open:
-            ctx.stream.set_progress("Done ✅")
-            await self._close(ctx)
+        if ctx is not None:
+            if ctx.stream.open:
+                ctx.stream.set_progress("Done ✅")
+            await self._close(ctx)  # the text goes first, also when the bubble failed
         video = {"media_id": media_id, "title": "avatarbot", "description": f"{duration_s:.1f} s"}
         await self._send_body(target, ctx, {"msgtype": "video", "video": video})
 
@@ -408,7 +409,7 @@ class WecomBotChannel:
             )
             return
         media_id = await self._upload(path, kind)
-        if ctx is not None and ctx.stream.open:
+        if ctx is not None:
             await self._close(ctx)
         await self._send_body(target, ctx, {"msgtype": kind, kind: {"media_id": media_id}})
 
