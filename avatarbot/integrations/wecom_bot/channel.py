@@ -23,6 +23,7 @@ from avatarbot.bot.types import IncomingMessage
 from avatarbot.config import WecomBotSettings
 from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.wecom.channel import split_utf8
+from avatarbot.integrations.wecom_bot.feedback import store_feedback
 from avatarbot.integrations.wecom_bot.link import Link, WecomBotError
 from avatarbot.integrations.wecom_bot.messages import card_event, event_of, parse_message
 from avatarbot.integrations.wecom_bot.outbound import SendBudget, upload_media
@@ -74,6 +75,7 @@ class WecomBotChannel:
         self.instance = f"{uuid.uuid4().hex[:12]}"
         self._tasks: set[asyncio.Task[Any]] = set()
         self._crypto: Any = None
+        self._pruned_at = 0.0
 
     @property
     def webhook_mode(self) -> bool:
@@ -161,6 +163,7 @@ class WecomBotChannel:
         existing = self.contexts.get(msg.message_id)
         if existing is not None:  # a redelivery while we still work on it
             return existing
+        self._forget_old()
         ctx = ReplyContext(
             key=msg.message_id,
             chat_id=msg.chat_id,
@@ -174,6 +177,17 @@ class WecomBotChannel:
         self._track(self._process(msg, ctx), f"wecom-bot-{ctx.key[:32]}")
         return ctx
 
+    def _forget_old(self) -> None:
+        """Drop contexts whose req_id can no longer be answered (kept 24 h for late media)."""
+        now = time.time()
+        if now - self._pruned_at < 60:
+            return
+        self._pruned_at = now
+        for key, ctx in list(self.contexts.items()):
+            if now - ctx.created > REPLY_WINDOW_S and not ctx.stream.open:
+                self.contexts.pop(key, None)
+                self.streams.pop(ctx.stream.stream_id, None)
+
     async def handle_event(self, body: dict[str, Any]) -> None:
         """template_card_event -> the agent; feedback_event -> stored; others logged."""
         kind, event = event_of(body)
@@ -182,7 +196,7 @@ class WecomBotChannel:
             if msg is not None and self.bot is not None:
                 self._track(self.bot.handle_incoming(msg), f"wecom-bot-card-{msg.event_id[:24]}")
         elif kind == "feedback_event":
-            await self._store_feedback(body, event)
+            await store_feedback(self.services, self.name, body, event)
         else:
             logger.info("WeCom AI bot event %r ignored", kind[:40])
 
@@ -222,30 +236,6 @@ class WecomBotChannel:
             await self.link.request("aibot_respond_welcome_msg", body, req_id=req_id, attempts=1)
         except ExternalServiceError as exc:
             logger.warning("WeCom AI bot welcome failed: %s", exc.message)
-
-    async def _store_feedback(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        feedback = (
-            event.get("feedback_event") if isinstance(event.get("feedback_event"), dict) else event
-        )
-        user = str((body.get("from") or {}).get("userid") or "")
-        logger.info("WeCom AI bot feedback from %s: %s", user, str(feedback)[:300])
-        if self.services is None:
-            return
-        from avatarbot.storage.models import ChatFeedback
-
-        rating = feedback.get("type")
-        async with self.services.db.session() as session:
-            session.add(
-                ChatFeedback(
-                    platform=self.name,
-                    feedback_id=str(feedback.get("id") or "")[:256],
-                    user_id=user[:200],
-                    rating=rating if isinstance(rating, int) else None,
-                    content=str(feedback.get("content") or "")[:4000],
-                    raw=body,
-                )
-            )
-            await session.commit()
 
     # --- bubbles ---------------------------------------------------------------------
 
