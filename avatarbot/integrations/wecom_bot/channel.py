@@ -263,6 +263,9 @@ class WecomBotChannel:
         if ctx.closed:
             return
         ctx.closed = True
+        if not self.webhook_mode and not ctx.stream.started and not ctx.stream.snapshot():
+            ctx.stream.abandon()  # nothing was said in it: no empty bubble
+            return
         await ctx.stream.finish()
         target = ChatTarget(ctx.chat_id, ctx.chat_type, reply_to=ctx.key)
         if ctx.stream.error and self.link is not None:

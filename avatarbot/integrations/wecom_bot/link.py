@@ -122,6 +122,10 @@ class Link:
         return self._up.is_set()
 
     async def wait_up(self, timeout: float) -> None:
+        if self.state == "replaced":  # it will not come back by itself: fail at once
+            raise ExternalServiceError(
+                "the WeCom AI bot link was replaced by another client subscribing this bot"
+            )
         try:
             await asyncio.wait_for(self._up.wait(), timeout)
         except TimeoutError as exc:

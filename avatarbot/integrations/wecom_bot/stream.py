@@ -83,6 +83,10 @@ class ReplyStream:
         return "\n\n".join(p for p in pieces if p)
 
     @property
+    def started(self) -> bool:
+        return self._pump is not None
+
+    @property
     def open(self) -> bool:
         return not self._finish_requested
 
@@ -92,6 +96,12 @@ class ReplyStream:
         self._touch()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._done.wait(), timeout)
+
+    def abandon(self) -> None:
+        """Never started and not needed: later text goes as separate messages."""
+        self._finish_requested = True
+        self.finished = True
+        self._done.set()
 
     async def close(self) -> None:
         if self._pump is not None:
