@@ -71,6 +71,7 @@ class WecomBotChannel:
         self.contexts: dict[str, ReplyContext] = {}
         self.streams: dict[str, ReplyContext] = {}  # stream id -> context (webhook polls)
         self.link: Link | None = None
+        self.relay: Any = None  # relay.Relay: pushes between replicas (long connection)
         self.last_event_at: float | None = None
         self.instance = f"{uuid.uuid4().hex[:12]}"
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -106,6 +107,11 @@ class WecomBotChannel:
             backoff_max_s=self.settings.backoff_max_s,
         )
         self.link.start()
+        if self.services is not None:
+            from avatarbot.integrations.wecom_bot.relay import Relay
+
+            self.relay = Relay(self.services.db, self.name)
+            self._track(self._drain_relay(), "wecom-bot-relay")
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -121,6 +127,7 @@ class WecomBotChannel:
             "mode": self.settings.mode,
             "open_streams": sum(1 for c in self.contexts.values() if c.stream.open),
             "queued_sends": self.budget.waited,
+            "relayed": self.relay.relayed if self.relay is not None else 0,
         }
         if self.last_event_at is not None:
             info["last_event_age_s"] = round(time.time() - self.last_event_at, 1)
@@ -282,15 +289,28 @@ class WecomBotChannel:
         return self.contexts.get(target.reply_to) if target.reply_to else None
 
     async def _send_body(
-        self, target: ChatTarget, ctx: ReplyContext | None, body: dict[str, Any]
+        self,
+        target: ChatTarget,
+        ctx: ReplyContext | None,
+        body: dict[str, Any],
+        media: tuple[Path, str] | None = None,
     ) -> None:
-        """One non-stream message: a reply on the req_id while allowed, else a push."""
+        """One non-stream message: a reply on the req_id while allowed, else a push.
+
+        `media` (path, type): upload it first and put its media_id into body[type]."""
         chat = target.chat_id or target.user_id
         if self.webhook_mode:
             await self._webhook_later(ctx, body)
             return
         if self.link is None:
             raise ExternalServiceError("the WeCom AI bot long connection is not running")
+        if self.link.state == "waiting_lease" and self.relay is not None:
+            # Another replica holds the bot's only socket: it sends this for us.
+            await self.relay.submit(chat, target.chat_type, body, media=media)
+            return
+        if media is not None:
+            media_id = await self._upload(*media)
+            body = {**body, media[1]: {**body.get(media[1], {}), "media_id": media_id}}
         await self.budget.take(chat)
         if ctx is not None and ctx.req_id and time.time() - ctx.created < REPLY_WINDOW_S:
             try:
@@ -300,7 +320,11 @@ class WecomBotChannel:
                 if exc.errcode not in FALLBACK_CODES:
                     raise
                 logger.info("reply window of %s closed (%d): pushing instead", ctx.key, exc.errcode)
-        push = {"chatid": chat, "chat_type": 2 if target.chat_type == "group" else 1, **body}
+        await self._push(chat, target.chat_type, body)
+
+    async def _push(self, chat: str, chat_type: str, body: dict[str, Any]) -> None:
+        assert self.link is not None
+        push = {"chatid": chat, "chat_type": 2 if chat_type == "group" else 1, **body}
         try:
             await self.link.request("aibot_send_msg", push)
         except WecomBotError as exc:
@@ -308,6 +332,23 @@ class WecomBotChannel:
                 f"WeCom AI bot could not send to chat {chat!r} (errcode {exc.errcode}). WeCom only "
                 "delivers to conversations whose user has written to the bot first."
             ) from exc
+
+    async def _send_relayed(
+        self, chat: str, chat_type: str, body: dict[str, Any], media: Path | None, kind: str | None
+    ) -> None:
+        """A push another replica queued (relay.py)."""
+        target = ChatTarget(chat, chat_type)
+        await self._send_body(target, None, body, (media, kind) if media and kind else None)
+
+    async def _drain_relay(self) -> None:
+        assert self.relay is not None and self.link is not None
+        while True:
+            if self.link.state == "connected":
+                try:
+                    await self.relay.drain(self._send_relayed)
+                except Exception:  # the database blinked: next round
+                    logger.exception("draining the WeCom AI bot relay failed")
+            await asyncio.sleep(self.relay.poll_s)
 
     async def _webhook_later(self, ctx: ReplyContext | None, body: dict[str, Any]) -> None:
         """Webhook mode after the bubble: the message's response_url, which works once."""
@@ -373,13 +414,12 @@ class WecomBotChannel:
             else:
                 await self._send_body(target, ctx, _markdown(link))
             return
-        media_id = await self._upload(path, "video")
         if ctx is not None:
             if ctx.stream.open:
                 ctx.stream.set_progress("Done ✅")
             await self._close(ctx)  # the text goes first, also when the bubble failed
-        video = {"media_id": media_id, "title": "avatarbot", "description": f"{duration_s:.1f} s"}
-        await self._send_body(target, ctx, {"msgtype": "video", "video": video})
+        video = {"title": "avatarbot", "description": f"{duration_s:.1f} s"}
+        await self._send_body(target, ctx, {"msgtype": "video", "video": video}, (path, "video"))
 
     async def send_audio(
         self, target: ChatTarget, path: Path, *, duration_s: float, key: str = ""
@@ -401,10 +441,9 @@ class WecomBotChannel:
                 target, f"[{path.name}]({signed_media_url(self.services.settings, path)})"
             )
             return
-        media_id = await self._upload(path, kind)
         if ctx is not None:
             await self._close(ctx)
-        await self._send_body(target, ctx, {"msgtype": kind, kind: {"media_id": media_id}})
+        await self._send_body(target, ctx, {"msgtype": kind, kind: {}}, (path, kind))
 
     async def _upload(self, path: Path, kind: str) -> str:
         if self.link is None:

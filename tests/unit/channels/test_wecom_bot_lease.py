@@ -85,3 +85,41 @@ async def test_one_connection_per_bot_and_takeover_after_a_crash(
     await second.stop()
     async with db.session() as session:
         assert await session.scalar(select(ChannelLease.holder)) is None  # released on stop
+
+
+async def test_a_replica_without_the_link_relays_pushes_through_the_holder(
+    fake: FakeWecomBot, db: Database, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from avatarbot.bot.channel import ChatTarget
+    from avatarbot.config import WecomBotSettings
+    from avatarbot.errors import ExternalServiceError
+    from avatarbot.integrations.wecom_bot.channel import WecomBotChannel
+    from tests.helpers.chat_media import make_test_video
+
+    settings = WecomBotSettings(
+        bot_id=BOT_ID, secret=SECRET, ws_url=fake.url, ping_interval_s=0.2, lease_ttl_s=TTL
+    )
+    services = SimpleNamespace(db=db)
+    holder, other = (WecomBotChannel(settings, services=services) for _ in range(2))
+    await holder.start()
+    await _until(lambda: holder.link is not None and holder.link.state == "connected")
+    await other.start()
+    await _until(lambda: other.link is not None and other.link.state == "waiting_lease")
+    try:
+        await asyncio.to_thread(fake.user_says, "u1", "hi")  # u1 wrote to the bot first
+
+        await other.send_text(ChatTarget("u1", "p2p"), "scheduled hello")
+        video = await asyncio.to_thread(make_test_video, tmp_path / "r.mp4", 0.5)
+        await other.send_video(ChatTarget("u1", "p2p"), video, cover=None, duration_s=0.5)
+        with pytest.raises(ExternalServiceError, match="written to the bot first"):
+            await other.send_text(ChatTarget("stranger", "p2p"), "hello?")
+    finally:
+        await other.stop()
+        await holder.stop()
+    pushes = [m for m in fake.messages if m["push"]]
+    assert [m["body"]["msgtype"] for m in pushes] == ["markdown", "video"]
+    assert pushes[0]["body"]["markdown"]["content"] == "scheduled hello"
+    assert fake.media[pushes[1]["body"]["video"]["media_id"]]["data"] == video.read_bytes()
+    assert fake.subscribes == 1 and holder.relay.relayed == 3

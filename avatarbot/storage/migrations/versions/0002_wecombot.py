@@ -1,4 +1,4 @@
-"""channel leases and chat feedback (WeCom AI bot)
+"""channel leases, relay and chat feedback (WeCom AI bot)
 
 Revision ID: 0002_wecombot
 Revises: 0001
@@ -36,7 +36,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_feedback")),
     )
 
+    op.create_table(
+        "channel_relay",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("chat_id", sa.String(length=200), nullable=False),
+        sa.Column("chat_type", sa.String(length=16), nullable=False),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("media_path", sa.Text(), nullable=True),
+        sa.Column("media_type", sa.String(length=16), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_channel_relay")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("channel_relay")
     op.drop_table("chat_feedback")
     op.drop_table("channel_leases")
