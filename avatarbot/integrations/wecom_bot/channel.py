@@ -24,15 +24,14 @@ from avatarbot.config import WecomBotSettings
 from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.wecom.channel import split_utf8
 from avatarbot.integrations.wecom_bot.feedback import store_feedback
-from avatarbot.integrations.wecom_bot.link import Link, WecomBotError
+from avatarbot.integrations.wecom_bot.link import Link
 from avatarbot.integrations.wecom_bot.messages import card_event, event_of, parse_message
-from avatarbot.integrations.wecom_bot.outbound import SendBudget, upload_media
+from avatarbot.integrations.wecom_bot.outbound import SendBudget
+from avatarbot.integrations.wecom_bot.sending import REPLY_WINDOW_S, OutboundMixin, markdown
 from avatarbot.integrations.wecom_bot.stream import MAX_STREAM_BYTES, ReplyStream
 
 logger = logging.getLogger(__name__)
 
-REPLY_WINDOW_S = 24 * 3600 - 300  # replies on a req_id are allowed for 24 h
-FALLBACK_CODES = (846605, 846608)  # req_id no longer valid / stream expired: push instead
 MAX_VIDEO_BYTES = 10 * 1024 * 1024
 
 
@@ -48,7 +47,7 @@ class ReplyContext:
     closed: bool = False
 
 
-class WecomBotChannel:
+class WecomBotChannel(OutboundMixin):
     name = "wecom_bot"
     max_video_bytes: int | None = MAX_VIDEO_BYTES
     edits_messages = True  # progress goes into the streamed bubble
@@ -133,7 +132,9 @@ class WecomBotChannel:
             info["last_event_age_s"] = round(time.time() - self.last_event_at, 1)
         if self.link is not None:
             info["long_connection"] = self.link.status()
-            if self.link.state != "connected":
+            if self.link.state == "waiting_lease":
+                info["reason"] = "standby: another replica holds the bot's connection"
+            elif self.link.state != "connected":
                 info["status"] = "error"
                 info["reason"] = f"long connection {self.link.state}"
         return info
@@ -276,7 +277,7 @@ class WecomBotChannel:
         await ctx.stream.finish()
         target = ChatTarget(ctx.chat_id, ctx.chat_type, reply_to=ctx.key)
         if ctx.stream.error and self.link is not None:
-            await self._send_body(target, ctx, _markdown(ctx.stream.snapshot() or "…"))
+            await self._send_body(target, ctx, markdown(ctx.stream.snapshot() or "…"))
         elif ctx.stream.overflow:
             await self.send_markdown(target, ctx.stream.overflow)
 
@@ -288,81 +289,6 @@ class WecomBotChannel:
     def _ctx(self, target: ChatTarget) -> ReplyContext | None:
         return self.contexts.get(target.reply_to) if target.reply_to else None
 
-    async def _send_body(
-        self,
-        target: ChatTarget,
-        ctx: ReplyContext | None,
-        body: dict[str, Any],
-        media: tuple[Path, str] | None = None,
-    ) -> None:
-        """One non-stream message: a reply on the req_id while allowed, else a push.
-
-        `media` (path, type): upload it first and put its media_id into body[type]."""
-        chat = target.chat_id or target.user_id
-        if self.webhook_mode:
-            await self._webhook_later(ctx, body)
-            return
-        if self.link is None:
-            raise ExternalServiceError("the WeCom AI bot long connection is not running")
-        if self.link.state == "waiting_lease" and self.relay is not None:
-            # Another replica holds the bot's only socket: it sends this for us.
-            await self.relay.submit(chat, target.chat_type, body, media=media)
-            return
-        if media is not None:
-            media_id = await self._upload(*media)
-            body = {**body, media[1]: {**body.get(media[1], {}), "media_id": media_id}}
-        await self.budget.take(chat)
-        if ctx is not None and ctx.req_id and time.time() - ctx.created < REPLY_WINDOW_S:
-            try:
-                await self.link.request("aibot_respond_msg", body, req_id=ctx.req_id)
-                return
-            except WecomBotError as exc:
-                if exc.errcode not in FALLBACK_CODES:
-                    raise
-                logger.info("reply window of %s closed (%d): pushing instead", ctx.key, exc.errcode)
-        await self._push(chat, target.chat_type, body)
-
-    async def _push(self, chat: str, chat_type: str, body: dict[str, Any]) -> None:
-        assert self.link is not None
-        push = {"chatid": chat, "chat_type": 2 if chat_type == "group" else 1, **body}
-        try:
-            await self.link.request("aibot_send_msg", push)
-        except WecomBotError as exc:
-            raise ExternalServiceError(
-                f"WeCom AI bot could not send to chat {chat!r} (errcode {exc.errcode}). WeCom only "
-                "delivers to conversations whose user has written to the bot first."
-            ) from exc
-
-    async def _send_relayed(
-        self, chat: str, chat_type: str, body: dict[str, Any], media: Path | None, kind: str | None
-    ) -> None:
-        """A push another replica queued (relay.py)."""
-        target = ChatTarget(chat, chat_type)
-        await self._send_body(target, None, body, (media, kind) if media and kind else None)
-
-    async def _drain_relay(self) -> None:
-        assert self.relay is not None and self.link is not None
-        while True:
-            if self.link.state == "connected":
-                try:
-                    await self.relay.drain(self._send_relayed)
-                except Exception:  # the database blinked: next round
-                    logger.exception("draining the WeCom AI bot relay failed")
-            await asyncio.sleep(self.relay.poll_s)
-
-    async def _webhook_later(self, ctx: ReplyContext | None, body: dict[str, Any]) -> None:
-        """Webhook mode after the bubble: the message's response_url, which works once."""
-        url = ctx.response_url if ctx is not None else ""
-        if not url:
-            raise ExternalServiceError(
-                "the WeCom AI bot in webhook mode can only answer a message (no push); "
-                "use the long connection for scheduled reports"
-            )
-        ctx.response_url = ""  # type: ignore[union-attr]
-        from avatarbot.integrations.wecom_bot.webhook import post_response_url
-
-        await post_response_url(url, body)
-
     # --- ChannelSender ---------------------------------------------------------------
 
     async def send_text(self, target: ChatTarget, text: str, *, key: str = "") -> None:
@@ -371,7 +297,7 @@ class WecomBotChannel:
             ctx.stream.add_text(text)
             return
         for part in split_utf8(text, MAX_STREAM_BYTES):
-            await self._send_body(target, ctx, _markdown(part))
+            await self._send_body(target, ctx, markdown(part))
 
     async def send_markdown(self, target: ChatTarget, text: str, *, key: str = "") -> None:
         await self.send_text(target, text, key=key)
@@ -412,7 +338,7 @@ class WecomBotChannel:
                 ctx.stream.set_progress(link)
                 await self._close(ctx)
             else:
-                await self._send_body(target, ctx, _markdown(link))
+                await self._send_body(target, ctx, markdown(link))
             return
         if ctx is not None:
             if ctx.stream.open:
@@ -444,12 +370,3 @@ class WecomBotChannel:
         if ctx is not None:
             await self._close(ctx)
         await self._send_body(target, ctx, {"msgtype": kind, kind: {}}, (path, kind))
-
-    async def _upload(self, path: Path, kind: str) -> str:
-        if self.link is None:
-            raise ExternalServiceError("the WeCom AI bot long connection is not running")
-        return await upload_media(self.link, path, kind)
-
-
-def _markdown(text: str) -> dict[str, Any]:
-    return {"msgtype": "markdown", "markdown": {"content": text}}

@@ -158,3 +158,14 @@ async def test_budget_queues_instead_of_dropping() -> None:
     assert done[2] >= 0.29 and done[4] >= 0.59  # 2 per 0.3 s window
     await budget.take("other chat")  # other conversations are not held up
     assert time.monotonic() - started < done[4] + 0.1
+
+
+def test_the_channel_is_a_channel_sender() -> None:
+    from avatarbot.bot.channel import ChannelSender
+    from avatarbot.config import WecomBotSettings
+    from avatarbot.integrations.wecom_bot.channel import WecomBotChannel
+
+    channel = WecomBotChannel(WecomBotSettings(bot_id="b", secret="s"))
+    assert isinstance(channel, ChannelSender) and channel.edits_messages
+    assert WecomBotSettings(bot_id="b", secret="s").enabled
+    assert not WecomBotSettings(mode="webhook", bot_id="b", secret="s").enabled
