@@ -258,7 +258,7 @@ class FakeWecomBot:
         if cmd == "aibot_send_msg":
             chat = str(body.get("chatid") or "")
             if chat not in self._chats_that_wrote:
-                return 846609, None
+                return 846604, None  # the real code is not known
             self.messages.append({"req_id": "", "chat": chat, "body": body, "push": True})
             return 0, None
         if cmd.startswith("aibot_upload_media_"):

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 CallbackSink = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_FRAME_BYTES = 4 * 1024 * 1024
+# Answered by other clients with a short retry (AstrBot: 6000; hermes-agent: 846601/2/9).
+TRANSIENT_CODES = (6000, 846601, 846602, 846609)
 
 
 class WecomBotError(ExternalServiceError):
@@ -154,7 +156,11 @@ class Link:
         lock = self._req_locks.setdefault(req_id, asyncio.Lock())
         try:
             async with lock:  # one frame in flight per req_id: acks match only by order
-                answer = await self._send_until_acked(req_id, text, attempts, up_timeout_s)
+                for attempt in range(attempts):
+                    answer = await self._send_until_acked(req_id, text, attempts, up_timeout_s)
+                    if int(answer.get("errcode") or 0) not in TRANSIENT_CODES:
+                        break
+                    await asyncio.sleep(0.5 * (attempt + 1))  # "command conflict" and kin
         finally:
             self._lock_users[req_id] -= 1
             if self._lock_users[req_id] <= 0:

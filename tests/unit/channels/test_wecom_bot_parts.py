@@ -169,3 +169,41 @@ def test_the_channel_is_a_channel_sender() -> None:
     assert isinstance(channel, ChannelSender) and channel.edits_messages
     assert WecomBotSettings(bot_id="b", secret="s").enabled
     assert not WecomBotSettings(mode="webhook", bot_id="b", secret="s").enabled
+
+
+async def test_media_is_downloaded_decrypted_and_capped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from aiohttp import web
+
+    from avatarbot.integrations.wecom_bot.media import download_media
+
+    key_b64 = base64.b64encode(os.urandom(32)).decode().rstrip("=")
+    key = base64.b64decode(key_b64 + "=")
+    photo = os.urandom(5000)
+    files = {
+        "/photo": aes_encrypt(key, photo),
+        "/junk": b"x" * 64,
+        "/big": aes_encrypt(key, b"b" * 4096),
+    }
+
+    async def handle(request: web.Request) -> web.Response:
+        headers = {"Content-Disposition": "attachment; filename*=UTF-8''%E7%85%A7%E7%89%87.jpg"}
+        return web.Response(body=files[request.path], headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    try:
+        path = await download_media(f"{base}/photo", key_b64, tmp_path)
+        assert path.name == "照片.jpg" and path.read_bytes() == photo
+        with pytest.raises(InvalidInput, match="could not be decrypted"):
+            await download_media(f"{base}/junk", key_b64, tmp_path)
+        with pytest.raises(InvalidInput, match="over"):
+            await download_media(f"{base}/big", key_b64, tmp_path, max_bytes=1024)
+    finally:
+        await runner.cleanup()
