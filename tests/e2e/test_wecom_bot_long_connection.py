@@ -208,3 +208,22 @@ def test_after_the_reply_window_closes_replies_are_pushed(env: Env) -> None:
     assert pushed_text and "Got it" in pushed_text[0]["body"]["markdown"]["content"]
     assert env.fake.messages.index(pushed_text[0]) < env.fake.messages.index(videos[0])
     assert len(env.fake.sent("video")) == 1
+
+
+def test_a_long_video_finishes_the_bubble_inside_its_window(tmp_path: Path) -> None:
+    install_video_handler()
+    fake = FakeWecomBot(stream_window_s=1.5).start()  # WeCom's 6 minutes, shrunk
+    server = start_uvicorn(create_app(_settings(tmp_path, fake, stream_max_s=1.0)))
+    try:
+        wait_until(lambda: fake.connected, timeout=20)
+        req_id = fake.user_says(USER, "/video 慢慢来")
+        bubble = wait_until(
+            lambda: [b for b in fake.bubbles_for(req_id) if b.finished], timeout=30
+        )[0]
+        assert bubble.history[-1][0] - bubble.first_at < 1.5  # finished inside the window
+        videos = wait_until(lambda: fake.sent("video"), timeout=180)
+        assert len(videos) == 1 and videos[0]["req_id"] == req_id
+        assert [code for _, code in fake.errors if code == 846608] == []
+    finally:
+        server.stop()
+        fake.stop()
