@@ -102,3 +102,30 @@ def test_bad_input_is_4xx_and_clear(running: tuple[WebhookPoller, RunningServer,
     odd = poller.message("u2", "", msgtype="location")
     assert odd is not None
     assert "text" in poller.poll(odd["stream"]["id"])[-1]  # a clear reply to an unknown type
+
+
+def test_card_button_reaches_the_agent_and_answers_on_response_url(
+    running: tuple[WebhookPoller, RunningServer, Path],
+) -> None:
+    from tests.helpers.fake_robot import FakeRobotServer
+    from tests.helpers.servers import wait_until
+
+    poller, _, _ = running
+    with FakeRobotServer() as receiver:
+        url = f"{receiver.base_url}/cgi-bin/response?code=1"
+        answer = poller.post(
+            {
+                "msgid": "card-1",
+                "msgtype": "event",
+                "from": {"userid": "u3"},
+                "response_url": url,
+                "event": {
+                    "eventtype": "template_card_event",
+                    "template_card_event": {"event_key": "another_take", "task_id": "t9"},
+                },
+            }
+        )
+        assert answer is None  # an empty 200 at once; the agent answers later
+        posted = wait_until(receiver.received, timeout=30)
+        assert len(posted) == 1 and posted[0]["body"]["msgtype"] == "markdown"
+        assert posted[0]["body"]["markdown"]["content"]

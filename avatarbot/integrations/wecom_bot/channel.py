@@ -202,6 +202,13 @@ class WecomBotChannel(OutboundMixin):
         if kind == "template_card_event":
             msg = card_event(body)
             if msg is not None and self.bot is not None:
+                if body.get("response_url"):  # webhook mode: answers go to its response_url
+                    stream = self._new_stream(msg.chat_id, "")
+                    stream.abandon()
+                    self.contexts[msg.message_id] = ReplyContext(
+                        msg.message_id, msg.chat_id, msg.chat_type, "", stream,
+                        response_url=str(body["response_url"]), closed=True,
+                    )  # fmt: skip
                 self._track(self.bot.handle_incoming(msg), f"wecom-bot-card-{msg.event_id[:24]}")
         elif kind == "feedback_event":
             await store_feedback(self.services, self.name, body, event)
