@@ -123,3 +123,24 @@ async def test_a_replica_without_the_link_relays_pushes_through_the_holder(
     assert pushes[0]["body"]["markdown"]["content"] == "scheduled hello"
     assert fake.media[pushes[1]["body"]["video"]["media_id"]]["data"] == video.read_bytes()
     assert fake.subscribes == 1 and holder.relay.relayed == 3
+
+
+async def test_a_refused_subscribe_backs_off_and_never_shows_the_secret(fake: FakeWecomBot) -> None:
+    link = Link(
+        url=fake.url,
+        bot_id=BOT_ID,
+        secret="wrong-secret-value",
+        on_callback=_nothing,
+        ping_interval_s=0.1,
+        backoff_max_s=0.2,
+        backoff_base_s=0.05,
+    )
+    link.start()
+    try:
+        await _until(lambda: link.reconnects >= 3)
+        status = link.status()
+        assert status["state"] != "connected" and "subscribe refused" in status["last_error"]
+        assert "wrong-secret-value" not in str(status)
+        assert fake.subscribes == 0
+    finally:
+        await link.stop()
