@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 CallbackSink = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_FRAME_BYTES = 4 * 1024 * 1024
+CONNECT_TIMEOUT_S = 15.0
 # Answered by other clients with a short retry (AstrBot: 6000; hermes-agent: 846601/2/9).
 TRANSIENT_CODES = (6000, 846601, 846602, 846609)
 
@@ -216,9 +217,12 @@ class Link:
                 self.state = "connecting"
                 subscribed = False
                 try:
-                    async with http.ws_connect(
-                        self.url, max_msg_size=MAX_FRAME_BYTES, autoping=True
-                    ) as ws:
+                    # A black-holed handshake must not hang the loop: bounded like a frame.
+                    ws = await asyncio.wait_for(
+                        http.ws_connect(self.url, max_msg_size=MAX_FRAME_BYTES, autoping=True),
+                        CONNECT_TIMEOUT_S,
+                    )
+                    async with ws:
                         subscribed = await self._session(ws)
                 except asyncio.CancelledError:
                     raise
