@@ -154,7 +154,7 @@ def validate_target(target: dict[str, Any] | None) -> dict[str, Any]:
             raise InvalidInput(
                 "target platform wecom_bot needs a chat_id (a user id or a group chatid)"
             )
-        if chat_type not in ("single", "group"):
+        if chat_type not in ("single", "p2p", "group"):  # p2p: as stored, on a re-check
             raise InvalidInput("target chat_type for wecom_bot must be 'single' or 'group'")
         return {
             "platform": platform,

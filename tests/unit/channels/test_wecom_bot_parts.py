@@ -207,3 +207,20 @@ async def test_media_is_downloaded_decrypted_and_capped(tmp_path) -> None:  # ty
             await download_media(f"{base}/big", key_b64, tmp_path, max_bytes=1024)
     finally:
         await runner.cleanup()
+
+
+def test_a_schedule_asked_for_in_an_ai_bot_chat_targets_that_chat() -> None:
+    from avatarbot.agents.tools.schedule import default_target
+    from avatarbot.scheduler.validation import validate_target
+
+    single = parse_message(_body("text", text={"content": "every day at 9"}))
+    group = parse_message(_body("text", chattype="group", chatid="g7", text={"content": "@b hi"}))
+    assert single is not None and group is not None
+    assert validate_target(default_target(single)) == {
+        "platform": "wecom_bot", "chat_id": "u1", "chat_type": "p2p"
+    }  # fmt: skip
+    assert validate_target(default_target(group))["chat_type"] == "group"
+    stored = validate_target(default_target(single))
+    assert validate_target(stored) == stored  # an update re-checks the stored target
+    with pytest.raises(InvalidInput, match="needs a chat_id"):
+        validate_target({"platform": "wecom_bot"})
