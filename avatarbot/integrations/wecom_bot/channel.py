@@ -228,7 +228,10 @@ class WecomBotChannel(OutboundMixin):
             await self._drop(ctx)
             return
         if not any(reply.pending for reply in replies):
-            await self._close(ctx)
+            try:
+                await self._close(ctx)
+            except ExternalServiceError as exc:  # the link stayed down: nothing else to try
+                logger.error("WeCom AI bot reply to %s was not delivered: %s", ctx.key, exc.message)
         # A pending video keeps the bubble open: send_video or the final progress closes it.
 
     def agent_events(self, msg: IncomingMessage) -> Any:
