@@ -94,13 +94,11 @@ def test_text_question_streams_a_reply_that_finishes(env: Env) -> None:
 
 
 def test_video_survives_a_link_killed_mid_stream(env: Env, tmp_path: Path) -> None:
-    def progress_frame(frame: dict[str, Any]) -> bool:
+    def first_frame(frame: dict[str, Any]) -> bool:  # the bubble is open, the video not made
         stream = (frame.get("body") or {}).get("stream") or {}
-        return frame.get("cmd") == "aibot_respond_msg" and "Making your video" in str(
-            stream.get("content")
-        )
+        return frame.get("cmd") == "aibot_respond_msg" and stream.get("finish") is False
 
-    env.fake.kill_when = progress_frame
+    env.fake.kill_when = first_frame
     req_id = env.fake.user_says(USER, "/video 你好")
     videos = wait_until(lambda: env.fake.sent("video"), timeout=180)
     assert env.fake.subscribes >= 2  # it reconnected and subscribed again
@@ -200,7 +198,10 @@ def test_scheduled_report_needs_a_user_who_wrote_first(env: Env) -> None:
 
 
 def test_after_the_reply_window_closes_replies_are_pushed(env: Env) -> None:
-    env.fake.req_window_s = 1.0  # the callback's req_id stops working after 1 s (846605)
+    def first_frame(frame: dict[str, Any]) -> bool:
+        return ((frame.get("body") or {}).get("stream") or {}).get("finish") is False
+
+    env.fake.expire_when = first_frame  # the req_id stops working mid-stream (846605)
     env.fake.user_says(USER, "/video 晚安")
     videos = wait_until(lambda: env.fake.sent("video"), timeout=180)
     assert videos[0]["push"] is True and videos[0]["body"]["chat_type"] == 1

@@ -54,6 +54,9 @@ class FakeWecomBot:
         self.sent_at: dict[str, float] = {}  # req_id -> when the callback went out
         self.req_window_s = 24 * 3600.0  # replies on a req_id after this -> 846605
         self.kill_when: Callable[[dict[str, Any]], bool] | None = None  # drop link, no ack
+        # The reply window of a frame's req_id closes when this says so (846605 from then on).
+        self.expire_when: Callable[[dict[str, Any]], bool] | None = None
+        self.expired: set[str] = set()
         self._req: dict[str, tuple[str, str, float]] = {}  # req_id -> (kind, chat, time)
         self._inflight: set[str] = set()
         self._chats_that_wrote: set[str] = set()
@@ -195,6 +198,8 @@ class FakeWecomBot:
                     await old.send_str(json.dumps(self._disconnected()))
                     await old.close()
                 continue
+            if self.expire_when is not None and self.expire_when(frame):
+                self.expired.add(req_id)
             if self.kill_when is not None and self.kill_when(frame):
                 self.kill_when = None
                 await ws.close()
@@ -267,7 +272,7 @@ class FakeWecomBot:
 
     def _respond(self, req_id: str, body: dict[str, Any]) -> int:
         kind, chat, at = self._req.get(req_id, ("", "", 0.0))
-        if kind != "msg" or time.monotonic() - at > self.req_window_s:
+        if kind != "msg" or req_id in self.expired or time.monotonic() - at > self.req_window_s:
             return 846605
         if body.get("msgtype") != "stream":
             self.messages.append({"req_id": req_id, "chat": chat, "body": body, "push": False})
