@@ -66,7 +66,8 @@ class BotCrypto:
 
     def check(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> None:
         expected = self.signature(timestamp, nonce, encrypt)
-        if not hmac.compare_digest(expected, signature.lower()):
+        # Bytes: compare_digest raises TypeError on non-ASCII str (a hostile query).
+        if not hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8")):
             raise Unauthorized("bad WeCom AI bot signature")
 
     def decrypt(self, encrypt: str) -> str:

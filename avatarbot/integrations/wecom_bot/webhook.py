@@ -187,7 +187,7 @@ async def read_signed_media(
 ) -> Response:
     """A media file behind a signed, expiring link (videos for chats that cannot take files)."""
     settings: Settings = request.app.state.services.settings
-    if not hmac.compare_digest(_sign(settings, rel, expires), sig):
+    if not hmac.compare_digest(_sign(settings, rel, expires).encode(), sig.encode("utf-8")):
         return JSONResponse({"detail": "invalid link signature"}, status_code=403)
     if expires < time.time():
         return JSONResponse({"detail": "this link has expired"}, status_code=410)

@@ -59,6 +59,8 @@ async def test_hostile_bodies_are_4xx(wclient: httpx.AsyncClient) -> None:
     )
     assert alt.status_code == 200  # a message without a sender: nothing to do, empty 200
     assert (await wclient.get(URL, params={"echostr": "%%%"})).status_code == 403
+    odd = await wclient.post(URL, params={**query, "msg_signature": "签名"}, json={"encrypt": enc})
+    assert odd.status_code == 403
 
 
 async def test_signed_media_links(webhook_app: Any, wclient: httpx.AsyncClient) -> None:
@@ -71,6 +73,7 @@ async def test_signed_media_links(webhook_app: Any, wclient: httpx.AsyncClient) 
     assert (await wclient.get(url.replace("v.mp4", "w.mp4"))).status_code == 403
     expired = signed_media_url(settings, video, ttl_s=-10).removeprefix(settings.public_base_url)
     assert (await wclient.get(expired)).status_code == 410
+    assert (await wclient.get(url.split("sig=")[0] + "sig=签名")).status_code == 403
     escape = "/media/signed/../../secret_key?expires=9999999999&sig=0"
     assert (await wclient.get(escape)).status_code in (403, 404)
     assert int(url.split("expires=")[1].split("&")[0]) > time.time()
