@@ -13,7 +13,8 @@ async def store_feedback(
 ) -> None:
     nested = event.get("feedback_event")
     feedback = nested if isinstance(nested, dict) else event
-    user = str((body.get("from") or {}).get("userid") or "")
+    sender = body.get("from") if isinstance(body.get("from"), dict) else {}
+    user = str(sender.get("userid") or "")
     logger.info("%s feedback from %s: %s", platform, user, str(feedback)[:300])
     if services is None:
         return

@@ -100,7 +100,11 @@ async def wecom_bot_callback(request: Request, timestamp: str = "", nonce: str =
     except AvatarbotError as exc:
         return _reject(exc)
     channel.last_event_at = time.time()
-    answer = await _answer(channel, body)
+    try:
+        answer = await _answer(channel, body)
+    except (AttributeError, TypeError, ValueError):  # a signed but oddly shaped message
+        logger.warning("WeCom AI bot message of an unexpected shape", exc_info=True)
+        return JSONResponse({"detail": "malformed WeCom AI bot message"}, status_code=400)
     if answer is None:
         return PlainTextResponse("")
     sealed = crypto.seal(
@@ -125,7 +129,8 @@ async def _answer(channel: Any, body: dict[str, Any]) -> dict[str, Any] | None:
     """The passive reply for one decrypted callback (None: an empty 200)."""
     msgtype = str(body.get("msgtype") or "")
     if msgtype == "stream":  # WeCom polls a bubble we opened
-        stream_id = str((body.get("stream") or {}).get("id") or "")
+        stream = body.get("stream") if isinstance(body.get("stream"), dict) else {}
+        stream_id = str(stream.get("id") or "")
         ctx = channel.streams.get(stream_id)
         if ctx is None:
             return _stream(stream_id, "", True)

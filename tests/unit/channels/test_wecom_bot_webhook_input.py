@@ -59,6 +59,14 @@ async def test_hostile_bodies_are_4xx(wclient: httpx.AsyncClient) -> None:
     )
     assert alt.status_code == 200  # a message without a sender: nothing to do, empty 200
     assert (await wclient.get(URL, params={"echostr": "%%%"})).status_code == 403
+    for shape in ('{"msgtype": "stream", "stream": "x"}', '{"msgtype": "event", "event": [1]}',
+                  '{"msgid": "m", "from": "u", "msgtype": "text"}', '{"msgid": 5, "from": {"userid": 7}}'):  # fmt: skip
+        sealed = poller.encrypt(shape)
+        sig2 = hashlib.sha1("".join(sorted([TOKEN, "1", "n", sealed])).encode()).hexdigest()
+        odd_shape = await wclient.post(
+            URL, params={**query, "msg_signature": sig2}, json={"encrypt": sealed}
+        )
+        assert odd_shape.status_code in (200, 400), (shape, odd_shape.text)
     odd = await wclient.post(URL, params={**query, "msg_signature": "签名"}, json={"encrypt": enc})
     assert odd.status_code == 403
 
