@@ -148,7 +148,8 @@ class WecomBotChannel(OutboundMixin):
 
     async def on_frame(self, frame: dict[str, Any]) -> None:
         """A long-connection callback frame (aibot_msg_callback / aibot_event_callback)."""
-        req_id = str((frame.get("headers") or {}).get("req_id") or "")
+        headers = frame.get("headers") if isinstance(frame.get("headers"), dict) else {}
+        req_id = str(headers.get("req_id") or "")
         body = frame.get("body") if isinstance(frame.get("body"), dict) else {}
         self.last_event_at = time.time()
         if frame.get("cmd") == "aibot_msg_callback":
