@@ -228,3 +228,29 @@ def test_a_long_video_finishes_the_bubble_inside_its_window(tmp_path: Path) -> N
     finally:
         server.stop()
         fake.stop()
+
+
+def test_media_is_downloaded_and_bad_media_gets_a_clear_reply(env: Env) -> None:
+    import base64
+    import os
+
+    from avatarbot.integrations.wecom_bot.crypto import aes_encrypt
+    from tests.helpers.http_server import serve_files
+
+    key_b64 = base64.b64encode(os.urandom(32)).decode().rstrip("=")
+    photo = os.urandom(3000)
+    encrypted = aes_encrypt(base64.b64decode(key_b64 + "="), photo)
+    with serve_files({"/img": encrypted, "/bad": b"y" * 64}) as (base, _):
+        ok = env.fake.user_says(
+            USER, "", msgtype="image", image={"url": f"{base}/img", "aeskey": key_b64}
+        )
+        env.finished_bubble(ok)
+        saved = list((env.db_path.parent / "data" / "media" / "inbox" / "wecom_bot").rglob("*.bin"))
+        assert [p.read_bytes() for p in saved] == [photo]
+
+        bad = env.fake.user_says(
+            USER, "", msgtype="file", file={"url": f"{base}/bad", "aeskey": key_b64}
+        )
+        assert "could not be decrypted" in env.finished_bubble(bad).content
+        keyless = env.fake.user_says(USER, "", msgtype="video", video={"url": f"{base}/img"})
+        assert "without a usable key" in env.finished_bubble(keyless).content

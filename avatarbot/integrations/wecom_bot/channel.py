@@ -11,6 +11,7 @@ In webhook mode WeCom polls the bubble (webhook.py) and files go as signed links
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.types import IncomingMessage
 from avatarbot.config import WecomBotSettings
-from avatarbot.errors import ExternalServiceError
+from avatarbot.errors import AvatarbotError, ExternalServiceError
 from avatarbot.integrations.wecom.channel import split_utf8
 from avatarbot.integrations.wecom_bot.feedback import store_feedback
 from avatarbot.integrations.wecom_bot.link import Link
@@ -220,6 +221,11 @@ class WecomBotChannel(OutboundMixin):
         if self.bot is None:
             logger.warning("WeCom AI bot message %s dropped: no bot service", msg.event_id)
             return
+        problem = await self._fetch_attachments(msg)
+        if problem:  # undecryptable, too big, expired: say so instead of guessing
+            ctx.stream.add_text(problem)
+            await self._close(ctx)
+            return
         try:
             replies = await self.bot.handle_incoming(msg)
         except Exception:
@@ -234,6 +240,27 @@ class WecomBotChannel(OutboundMixin):
             except ExternalServiceError as exc:  # the link stayed down: nothing else to try
                 logger.error("WeCom AI bot reply to %s was not delivered: %s", ctx.key, exc.message)
         # A pending video keeps the bubble open: send_video or the final progress closes it.
+
+    async def _fetch_attachments(self, msg: IncomingMessage) -> str:
+        """Download and decrypt the message's media now (URLs live 5 minutes); "" or a reply."""
+        if not msg.attachments or self.services is None:
+            return ""
+        from avatarbot.integrations.wecom_bot.media import download_media
+
+        folder = hashlib.sha1(msg.message_id.encode()).hexdigest()[:16]  # noqa: S324 - a name
+        dest = self.services.settings.media_dir / "inbox" / self.name / folder
+        webhook_key = self.settings.encoding_aes_key.get_secret_value()
+        for index, attachment in enumerate(msg.attachments):
+            key = webhook_key if self.webhook_mode else attachment.name
+            try:
+                attachment.path = await download_media(attachment.key, key, dest / str(index))
+            except AvatarbotError as exc:
+                logger.warning(
+                    "WeCom AI bot %s of %s: %s", attachment.kind, msg.event_id, exc.message
+                )
+                return f"Sorry, I could not read your {attachment.kind}: {exc.message}."
+            attachment.name = attachment.path.name  # the aeskey is not kept past this point
+        return ""
 
     def agent_events(self, msg: IncomingMessage) -> Any:
         """The bot passes this to the agent: tokens stream into the message's bubble."""

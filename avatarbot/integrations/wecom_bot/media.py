@@ -32,7 +32,10 @@ async def download_media(
     """The decrypted file under dest_dir; InvalidInput for too big or undecryptable media."""
     import httpx
 
-    secret = aes_key(key)
+    try:
+        secret = aes_key(key)
+    except InvalidInput as exc:
+        raise InvalidInput("the file came without a usable key") from exc
     try:
         async with (
             httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client,
