@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from avatarbot.errors import AvatarbotError, ExternalServiceError
+from avatarbot.storage.base import utcnow
 from avatarbot.storage.db import Database
 from avatarbot.storage.models import ChannelRelay
 
@@ -33,6 +35,7 @@ class Relay:
         self.channel = channel
         self.poll_s = poll_s
         self.relayed = 0
+        self._pruned_at = float("-inf")
 
     async def submit(
         self,
@@ -77,8 +80,19 @@ class Relay:
             f"no replica holding the {self.channel} connection sent this within {timeout_s:.0f}s"
         )
 
+    async def prune(self, older_than_s: float = 24 * 3600) -> None:
+        """Forget finished rows (their waiters gave up long ago)."""
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        async with self.db.session() as session:
+            await session.execute(delete(ChannelRelay).where(ChannelRelay.created_at < cutoff))
+            await session.commit()
+
     async def drain(self, send: Sender) -> int:
         """Send the pending rows this replica can claim; returns how many it handled."""
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self._pruned_at > 3600:
+            self._pruned_at = loop_time
+            await self.prune()
         async with self.db.session() as session:
             ids = list(
                 (
