@@ -216,6 +216,7 @@ class Link:
                     continue
                 self.state = "connecting"
                 subscribed = False
+                started = asyncio.get_running_loop().time()
                 try:
                     # A black-holed handshake must not hang the loop: bounded like a frame.
                     ws = await asyncio.wait_for(
@@ -235,7 +236,10 @@ class Link:
                     self._fail_pending()
                 if self.state == "replaced" or self._stopping:
                     break
-                failures = 0 if subscribed else failures + 1
+                # Only a session that lived resets the backoff: a server that accepts and
+                # drops us at once must not be hammered every second.
+                lived = asyncio.get_running_loop().time() - started > 2 * self.ping_interval_s
+                failures = 0 if subscribed and lived else failures + 1
                 delay = min(self.backoff_max_s, self.backoff_base_s * 2**failures)
                 self.state = "backoff"
                 self.reconnects += 1
