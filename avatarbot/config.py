@@ -56,6 +56,29 @@ class WecomSettings(BaseModel):
         return bool(self.corp_id and self.secret.get_secret_value())
 
 
+class WecomBotSettings(BaseModel):
+    """The WeCom AI bot (智能机器人): a long connection (default) or an encrypted webhook."""
+
+    mode: Literal["long_connection", "webhook"] = "long_connection"
+    bot_id: str = ""
+    secret: SecretStr = SecretStr("")
+    token: SecretStr = SecretStr("")
+    encoding_aes_key: SecretStr = SecretStr("")
+    ws_url: str = "wss://openws.work.weixin.qq.com"
+    # Timing knobs (WeCom's own figures as defaults; tests shrink them).
+    ping_interval_s: float = 30.0  # two unanswered pings = a dead link
+    backoff_max_s: float = 30.0  # reconnect after 1, 2, 4 ... s, at most this
+    lease_ttl_s: float = 30.0  # one connection per bot across replicas (a DB lease)
+    stream_max_s: float = 330.0  # finish a stream before WeCom's 6-minute window closes
+    welcome: str = "Hello! Ask me anything, or send /video <text>. /help lists the commands."
+
+    @property
+    def enabled(self) -> bool:
+        if self.mode == "webhook":
+            return bool(self.token.get_secret_value() and self.encoding_aes_key.get_secret_value())
+        return bool(self.bot_id and self.secret.get_secret_value())
+
+
 class LLMSettings(BaseModel):
     base_url: str = ""
     api_key: SecretStr = SecretStr("")
@@ -140,6 +163,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     feishu: FeishuSettings = Field(default_factory=FeishuSettings)
     wecom: WecomSettings = Field(default_factory=WecomSettings)
+    wecom_bot: WecomBotSettings = Field(default_factory=WecomBotSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)

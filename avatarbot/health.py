@@ -26,6 +26,7 @@ async def health_report(services: Services) -> dict[str, Any]:
     components["channels"] = {
         "feishu": _channel_status(services, "feishu", settings.feishu.enabled),
         "wecom": _channel_status(services, "wecom", settings.wecom.enabled),
+        "wecom_bot": _channel_status(services, "wecom_bot", settings.wecom_bot.enabled),
     }
     components["llm"] = (
         {"status": "ok", "model": settings.llm.model}

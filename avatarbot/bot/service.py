@@ -238,6 +238,11 @@ class BotService:
             msg.raw.setdefault("digital_human_id", route.digital_human_id)
         if max_bytes is not None:
             msg.raw.setdefault("max_video_bytes", max_bytes)
+        # A channel that streams (WeCom AI bot) takes the agent's token events.
+        events = getattr(sender, "agent_events", None)
+        on_event = events(msg) if events is not None else None
+        if on_event is not None:
+            return list(await agents.handle(msg, on_event=on_event))
         return list(await agents.handle(msg))
 
     async def _first_time(self, msg: IncomingMessage) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 class Channel(StrEnum):
     FEISHU = "feishu"
     WECOM = "wecom"
+    WECOM_BOT = "wecom_bot"
     WEB = "web"
     SCHEDULER = "scheduler"
 

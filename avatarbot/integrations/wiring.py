@@ -17,10 +17,12 @@ def webhook_router() -> APIRouter:
     from avatarbot.api.errors_doc import WEBHOOK_ERROR_RESPONSES
     from avatarbot.integrations.feishu.webhook import router as feishu_router
     from avatarbot.integrations.wecom.webhook import router as wecom_router
+    from avatarbot.integrations.wecom_bot.webhook import router as wecom_bot_router
 
     router = APIRouter(responses=WEBHOOK_ERROR_RESPONSES)
     router.include_router(feishu_router)
     router.include_router(wecom_router)
+    router.include_router(wecom_bot_router)
     return router
 
 
@@ -48,6 +50,14 @@ async def start_channels(services: Services) -> None:
         services.channels["wecom"] = wecom
         bot.register_sender("wecom", wecom)
         await wecom.start()
+    if settings.wecom_bot.enabled:
+        from avatarbot.integrations.wecom_bot.channel import WecomBotChannel
+
+        wecom_bot = WecomBotChannel(settings.wecom_bot, services=services)
+        wecom_bot.bot = bot
+        services.channels["wecom_bot"] = wecom_bot
+        bot.register_sender("wecom_bot", wecom_bot)
+        await wecom_bot.start()
     await bot.start()
     logger.info("chat channels: %s", ", ".join(services.channels) or "none configured")
 

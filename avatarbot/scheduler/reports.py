@@ -85,7 +85,11 @@ async def _video_task(services: Any, schedule: Schedule, text: str) -> str:
     )
 
     # A video for a chat must fit what that platform accepts (WeCom 10 MB, Feishu 30 MB).
-    limits = {"wecom": WECOM_MAX_VIDEO_BYTES, "feishu": FEISHU_MAX_VIDEO_BYTES}
+    limits = {
+        "wecom": WECOM_MAX_VIDEO_BYTES,
+        "wecom_bot": WECOM_MAX_VIDEO_BYTES,
+        "feishu": FEISHU_MAX_VIDEO_BYTES,
+    }
     task = await create_video_task(
         services,
         text=text,

@@ -61,6 +61,7 @@ class SchedulerService:
             "webhook": RobotReportSender(services),
             "feishu": ChannelReportSender(services, "feishu"),
             "wecom": ChannelReportSender(services, "wecom"),
+            "wecom_bot": ChannelReportSender(services, "wecom_bot"),
             **(senders or {}),
         }
         self.use_apscheduler = use_apscheduler

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from avatarbot.errors import InvalidInput
 
 OUTPUT_KINDS = ("text", "markdown", "video")
-PLATFORMS = ("feishu", "wecom", "webhook")
+PLATFORMS = ("feishu", "wecom", "wecom_bot", "webhook")
 FEISHU_ROBOT_PATH = "/open-apis/bot/v2/hook/"
 WECOM_ROBOT_PATH = "/cgi-bin/webhook/send"
 
@@ -135,7 +135,7 @@ def robot_kind(url: str) -> str:
 def validate_target(target: dict[str, Any] | None) -> dict[str, Any]:
     """A cleaned copy of the target; InvalidInput naming the missing or wrong field."""
     if not isinstance(target, dict):
-        raise InvalidInput("target is required: {platform: feishu|wecom|webhook, ...}")
+        raise InvalidInput("target is required: {platform: feishu|wecom|wecom_bot|webhook, ...}")
     platform = str(target.get("platform") or "")
     if platform not in PLATFORMS:
         raise InvalidInput(
@@ -148,6 +148,19 @@ def validate_target(target: dict[str, Any] | None) -> dict[str, Any]:
         if not chat_id:
             raise InvalidInput("target platform feishu needs a chat_id")
         return {"platform": platform, "chat_id": chat_id}
+    if platform == "wecom_bot":
+        chat_type = str(target.get("chat_type") or "single").strip()
+        if not chat_id:
+            raise InvalidInput(
+                "target platform wecom_bot needs a chat_id (a user id or a group chatid)"
+            )
+        if chat_type not in ("single", "p2p", "group"):  # p2p: as stored, on a re-check
+            raise InvalidInput("target chat_type for wecom_bot must be 'single' or 'group'")
+        return {
+            "platform": platform,
+            "chat_id": chat_id,
+            "chat_type": "group" if chat_type == "group" else "p2p",
+        }
     if platform == "wecom":
         if not (chat_id or user_id):
             raise InvalidInput("target platform wecom needs a chat_id or a user_id")

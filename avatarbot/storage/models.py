@@ -301,3 +301,50 @@ class KnowledgeChunk(Base):
     search_vector: Mapped[str | None] = mapped_column(
         Text().with_variant(TSVECTOR(), "postgresql"), deferred=True
     )
+
+
+# --- chat channels: connection leases and reply feedback --------------------------------
+
+
+class ChannelLease(Base):
+    """Who holds a platform connection that must exist once (WeCom AI bot: one socket per bot)."""
+
+    __tablename__ = "channel_leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ChatFeedback(Base):
+    """A user's rating of a bot reply (WeCom AI bot feedback_event), stored raw."""
+
+    __tablename__ = "chat_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    feedback_id: Mapped[str] = mapped_column(String(256), default="")
+    user_id: Mapped[str] = mapped_column(String(200), default="")
+    rating: Mapped[int | None] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ChannelRelay(Base):
+    """A push handed from a replica without the channel's connection to the one holding it."""
+
+    __tablename__ = "channel_relay"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(200))
+    chat_type: Mapped[str] = mapped_column(String(16), default="p2p")
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    media_path: Mapped[str | None] = mapped_column(Text)  # uploaded by the holder (shared DATA_DIR)
+    media_type: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|sending|done|failed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -53,6 +53,9 @@ def test_admin_pages_drive_their_apis(console_url: str, watched: Watched, tmp_pa
     assert page.locator("[data-testid=webhook-wecom]").inner_text() == (
         f"{console_url}/webhooks/wecom"
     )
+    assert page.locator("[data-testid=webhook-wecom_bot]").inner_text() == (
+        f"{console_url}/webhooks/wecom-bot"
+    )
 
     if api_has(console_url, "/voice/profiles"):
         # Real speech for the reference recording: the server's own TTS says a sentence.

@@ -28,6 +28,9 @@ def default_target(message: IncomingMessage) -> dict[str, Any]:
         if message.chat_type == "group":
             return {"platform": "wecom", "chat_id": message.chat_id}
         return {"platform": "wecom", "user_id": message.user_id}
+    if message.channel == Channel.WECOM_BOT:
+        chat_type = "group" if message.chat_type == "group" else "single"
+        return {"platform": "wecom_bot", "chat_id": message.chat_id, "chat_type": chat_type}
     raise InvalidInput(
         "a scheduled report needs a Feishu/WeCom chat or a webhook URL as its target; "
         "ask from that chat, or give target {platform, chat_id | url}"
@@ -47,7 +50,9 @@ async def create_schedule(
     target: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     tz = timezone or (
-        CHAT_DEFAULT_TIMEZONE if message.channel in (Channel.FEISHU, Channel.WECOM) else "UTC"
+        CHAT_DEFAULT_TIMEZONE
+        if message.channel in (Channel.FEISHU, Channel.WECOM, Channel.WECOM_BOT)
+        else "UTC"
     )
     prompt = (prompt or "").strip()
     if not prompt:

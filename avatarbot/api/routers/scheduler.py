@@ -34,8 +34,9 @@ Prompt = Annotated[str, Field(max_length=20_000)]
 
 
 class Target(BaseModel):
-    platform: Literal["feishu", "wecom", "webhook"] | Short
+    platform: Literal["feishu", "wecom", "wecom_bot", "webhook"] | Short
     chat_id: Short | None = None
+    chat_type: Short | None = None  # wecom_bot: "single" (chat_id is a user id) or "group"
     user_id: Short | None = None
     url: Annotated[str, Field(max_length=2000)] | None = None
     secret: Short | None = None  # Feishu custom bot signing secret (webhook targets)

@@ -80,6 +80,8 @@ const en = {
   "channels.longConnection": "Long-connection mode needs no public URL; for webhook mode use:",
   "channels.feishuSteps": "Feishu open platform → your app → Event subscriptions → Request URL. Set AVATARBOT_FEISHU__* to enable.",
   "channels.wecomSteps": "WeCom admin → your app → Receive messages → URL (with Token and EncodingAESKey). Set AVATARBOT_WECOM__* to enable.",
+  "channels.wecom_bot": "WeCom AI bot", "channels.connectedSince": "Connected since", "channels.lastFrame": "Last frame",
+  "channels.wecomBotSteps": "WeCom admin → AI bot (智能机器人) → API mode: long connection (Bot ID + Secret) or callback URL (Token + EncodingAESKey). Set AVATARBOT_WECOM_BOT__* to enable.",
 };
 
 const zh = {
@@ -159,6 +161,8 @@ const zh = {
   "channels.longConnection": "长连接模式无需公网地址；如用回调模式，请填写：",
   "channels.feishuSteps": "飞书开放平台 → 你的应用 → 事件订阅 → 请求地址。设置 AVATARBOT_FEISHU__* 后启用。",
   "channels.wecomSteps": "企业微信管理后台 → 你的应用 → 接收消息 → URL（以及 Token 和 EncodingAESKey）。设置 AVATARBOT_WECOM__* 后启用。",
+  "channels.wecom_bot": "企业微信智能机器人", "channels.connectedSince": "连接开始于", "channels.lastFrame": "最近数据帧",
+  "channels.wecomBotSteps": "企业微信管理后台 → 智能机器人 → API 模式：长连接（Bot ID 和 Secret）或回调 URL（Token 和 EncodingAESKey）。设置 AVATARBOT_WECOM_BOT__* 后启用。",
 };
 
 const DICTS = { en, zh };

@@ -27,6 +27,8 @@ function details(entry) {
     ["channels.baseUrl", entry.base_url],
     ["channels.lastEvent", entry.last_event_age_s !== undefined ? t("channels.secondsAgo", { s: Math.round(entry.last_event_age_s) }) : null],
     ["channels.connection", lc.state ? `${lc.state}${lc.restarts ? ` (${lc.restarts}↻)` : ""}` : null],
+    ["channels.connectedSince", lc.connected_since],
+    ["channels.lastFrame", lc.last_frame_age_s !== undefined ? t("channels.secondsAgo", { s: Math.round(lc.last_frame_age_s) }) : null],
     ["channels.lastError", lc.last_error],
   ].filter(([, v]) => v !== undefined && v !== null && v !== "");
   if (!rows.length) return null;
@@ -51,6 +53,7 @@ export async function render(view) {
   const platforms = [
     { key: "feishu", path: "/webhooks/feishu", steps: "channels.feishuSteps" },
     { key: "wecom", path: "/webhooks/wecom", steps: "channels.wecomSteps" },
+    { key: "wecom_bot", path: "/webhooks/wecom-bot", steps: "channels.wecomBotSteps" },
   ];
   const cards = platforms.map((p) => {
     const entry = channels[p.key];
