@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.media import convert_audio, media_duration
@@ -14,6 +14,9 @@ from avatarbot.config import FeishuSettings
 from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.feishu.client import MAX_FILE_BYTES, FeishuClient
 from avatarbot.integrations.http import RetryPolicy
+
+if TYPE_CHECKING:
+    from avatarbot.integrations.feishu.cardkit import CardStream
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +113,10 @@ class FeishuChannel:
     async def _send(
         self, target: ChatTarget, msg_type: str, content: dict[str, Any], key: str
     ) -> str:
+        if target.thread_id and target.reply_to:  # a topic thread: answer inside it
+            return await self.client.reply_message(
+                target.reply_to, msg_type, content, uuid=key, reply_in_thread=True
+            )
         if target.chat_id:
             return await self.client.send_message(target.chat_id, msg_type, content, uuid=key)
         return await self.client.send_message(
@@ -165,6 +172,17 @@ class FeishuChannel:
 
     async def update_progress(self, handle: str, text: str, percent: float) -> None:
         await self.client.patch_card(handle, progress_card(text, percent))
+
+    def open_stream(self, target: ChatTarget, *, key: str = "") -> CardStream | None:
+        """A CardKit card for a streamed agent answer (bot.streaming), unless turned off."""
+        if not self.settings.streaming:
+            return None
+        from avatarbot.integrations.feishu.cardkit import CardStream
+
+        async def send_card(content: dict[str, Any], uuid: str) -> str:
+            return await self._send(target, "interactive", content, uuid)
+
+        return CardStream(self.client, send_card, key)
 
     # --- inbound -----------------------------------------------------------------------
 
