@@ -60,8 +60,10 @@ class Env:
         """Post a question and wait until the bot has finished with it."""
         self.post(message_event(event_id=event_id, chat_id=chat, text=text, token=TOKEN, **kwargs))
         wait_until(
-            lambda: self.query("SELECT status FROM processed_events WHERE event_id=?", event_id)
-            == [("done",)],
+            lambda: (
+                self.query("SELECT status FROM processed_events WHERE event_id=?", event_id)
+                == [("done",)]
+            ),
             timeout=30,
         )
 

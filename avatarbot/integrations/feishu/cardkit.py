@@ -16,6 +16,7 @@ answer goes as one plain message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -133,10 +134,8 @@ class CardStream:
                 self._wake.clear()
                 wait = self._last_op + MIN_INTERVAL_S - loop.time()
                 if wait > 0:  # pace: tokens arriving meanwhile are coalesced
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._closing.wait(), wait)
-                    except TimeoutError:
-                        pass
                 if self._closing.is_set():
                     return  # finish() sends the final text itself
                 await self._push(*self._latest)
