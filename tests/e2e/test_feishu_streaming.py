@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ ANSWER = (
 
 def script(body: dict[str, Any], _n: int) -> dict[str, Any]:
     question = str(last_message(body).get("content") or "")
+    if question.startswith("bench"):
+        return {"content": "A short answer of about ten words for timing the first token."}
     if question.startswith("count"):  # how many turns the model sees: memory per conversation
         return {"content": f"turns={len(body['messages'])}"}
     return {"content": ANSWER}
@@ -187,3 +191,65 @@ def test_thread_message_is_answered_in_the_thread_with_its_own_memory(env: Env) 
     assert all(m["reply_in_thread"] for m in in_thread)
     # The thread's first question sees no main-chat turns; its second sees the first.
     assert [env.card_of(m).text for m in in_thread] == ["turns=2", "turns=4"]
+
+
+SAMPLES = 12  # enough for a p50 and a rough p99 without minutes of wall time
+
+
+def _llm_ttft(llm: FakeLLM) -> float:
+    """The LLM's own time to first token, as any client sees it (request -> first content)."""
+    body = {
+        "model": "fake-model",
+        "stream": True,
+        "messages": [{"role": "user", "content": "bench direct"}],
+    }
+    started = time.monotonic()
+    first = 0.0
+    with httpx.stream("POST", f"{llm.base_url}/chat/completions", json=body, timeout=10) as r:
+        for line in r.iter_lines():  # read to the end: a dropped stream is not what we time
+            data = json.loads(line[6:]) if line.startswith("data: {") else None
+            if not first and data and data["choices"][0]["delta"].get("content"):
+                first = time.monotonic() - started
+    assert first, "no content from the LLM"
+    return first
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def test_benchmark_first_token_latency(env: Env) -> None:
+    """Question -> first streamed token on the chat, side by side with the LLM's own TTFT."""
+    env.llm.first_token_s = 0.15  # a model that thinks a little before it types
+    llm_times: list[float] = []
+    chat_times: list[float] = []
+    try:
+        for n in range(-1, SAMPLES):  # round -1 warms up (first LLM call imports the SDK)
+            ttft = _llm_ttft(env.llm)
+            chat = f"oc_bench_{n}"
+            event = message_event(
+                event_id=f"ev-bench-{n}",
+                chat_id=chat,
+                text="bench question",
+                token=TOKEN,
+                sender_open_id=f"ou_bench_{n}",  # one user each: the per-user rate limit
+            )
+            started = time.monotonic()
+            env.post(event)
+            first = wait_until(lambda chat=chat: env.to_chat(chat), timeout=30)[0]
+            wait_until(lambda chat=chat: env.card_of(env.to_chat(chat)[0]).ended, timeout=30)
+            if n >= 0:
+                llm_times.append(ttft)
+                chat_times.append(first["at"] - started)
+    finally:
+        env.llm.first_token_s = 0.0
+    added = [c - m for c, m in zip(chat_times, llm_times, strict=True)]
+    rows = [("LLM time to first token", llm_times), ("question -> first token on chat", chat_times)]
+    print(f"\nFeishu streaming, first token (ms), n={SAMPLES}")
+    print(f"{'':34}{'p50':>8}{'p99':>8}")
+    for label, values in [*rows, ("added by avatarbot", added)]:
+        print(f"{label:34}{_pct(values, 0.5) * 1000:8.0f}{_pct(values, 0.99) * 1000:8.0f}")
+    # Generous bound for a loaded CI box; it still fails if the answer waited for the whole
+    # reply (that alone would add the model's full typing time).
+    assert statistics.median(added) < 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -224,6 +225,7 @@ class FakeFeishu:
                 "msg_type": body.get("msg_type"),
                 "content": json.loads(body.get("content") or "{}"),
                 "uuid": uuid,
+                "at": time.monotonic(),  # when it reached the chat (latency benchmarks)
                 **extra,
             }
             with fake._lock:
