@@ -30,8 +30,11 @@ class FakeLLM:
     base_url: str = ""
     chunk_delay_s: float = 0.0  # pause between streamed words (a model that types)
     first_token_s: float = 0.0  # pause before the first word (the model's time to first token)
+    arrivals: list[float] = field(default_factory=list)  # monotonic time of each request
+    first_tokens: list[float] = field(default_factory=list)  # ... and of its first word sent
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.arrivals.append(time.monotonic())
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
@@ -84,6 +87,8 @@ class FakeLLM:
             if pause:
                 await asyncio.sleep(pause)
             await chunk({"content": word})
+            if n == 0:
+                self.first_tokens.append(time.monotonic())
         for index, call in enumerate(calls):
             args = call["function"]["arguments"]
             half = len(args) // 2
