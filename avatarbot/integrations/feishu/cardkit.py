@@ -78,6 +78,7 @@ class CardStream:
         self.message_id = ""
         self.sequence = 0
         self.failed = False
+        self.closed = False  # finished or aborted: nothing more goes to this card
         self.updates = 0  # content PUTs made (for tests and the benchmark)
         self._latest: tuple[str, list[str]] = ("", [])
         self._shown: tuple[str, str] = ("", "")  # answer, status as last sent
@@ -97,6 +98,24 @@ class CardStream:
             self._task = asyncio.create_task(self._pump(), name=f"cardkit-{self.key}")
 
     async def finish(self, text: str, status: list[str]) -> bool:
+        try:
+            return await self._finish(text, status)
+        finally:
+            self.closed = True
+
+    async def abort(self) -> None:
+        """Shutdown mid-answer: stop updating and end streaming, so no card types forever."""
+        if self.closed:
+            return
+        self.closed = True
+        self._closing.set()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._end_quietly()
+
+    async def _finish(self, text: str, status: list[str]) -> bool:
         self._closing.set()
         self._wake.set()
         if self._task is not None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +52,7 @@ class FeishuChannel:
         self.long_connection: Any = None  # LongConnection when FEISHU__MODE=long_connection
         self.bot: Any = None  # bot.service.BotService, set when the app wires channels
         self._identity_task: asyncio.Task[None] | None = None
+        self._streams: weakref.WeakSet[CardStream] = weakref.WeakSet()  # answers in progress
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -71,7 +74,18 @@ class FeishuChannel:
             self._identity_task.cancel()
         if self.long_connection is not None:
             await asyncio.to_thread(self.long_connection.stop)
+        await self._end_streams()
         await self.client.aclose()
+
+    async def _end_streams(self, timeout_s: float = 5.0) -> None:
+        """At shutdown, end streaming on cards whose answer was cut off."""
+        open_cards = [stream for stream in self._streams if not stream.closed]
+        if open_cards:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(s.abort() for s in open_cards), return_exceptions=True),
+                    timeout_s,
+                )
 
     async def refresh_bot_identity(self) -> str:
         """The bot's own open_id, so group @-mentions are matched by id, not by name."""
@@ -182,7 +196,9 @@ class FeishuChannel:
         async def send_card(content: dict[str, Any], uuid: str) -> str:
             return await self._send(target, "interactive", content, uuid)
 
-        return CardStream(self.client, send_card, key)
+        stream = CardStream(self.client, send_card, key)
+        self._streams.add(stream)
+        return stream
 
     # --- inbound -----------------------------------------------------------------------
 

@@ -93,3 +93,36 @@ async def test_no_agent_answer_and_nothing_streamed_sends_as_before(fake: FakeFe
     assert await StreamRelay(stream).settle(replies) == replies
     await client.aclose()
     assert stream.card_id == ""
+
+
+async def test_shutdown_mid_answer_ends_streaming(fake: FakeFeishu) -> None:
+    from avatarbot.bot.channel import ChatTarget
+    from avatarbot.config import FeishuSettings
+    from avatarbot.integrations.feishu.channel import FeishuChannel
+
+    fake.failures.clear()
+    channel = FeishuChannel(
+        FeishuSettings(app_id=fake.app_id, app_secret=fake.app_secret, base_url=fake.base_url),
+        retry=FAST,
+    )
+    stream = channel.open_stream(ChatTarget(chat_id="oc_shutdown"), key="cut")
+    assert stream is not None
+    stream.update("half an answ", [])
+    for _ in range(200):  # the card reaches the chat in the background
+        if stream.message_id:
+            break
+        await asyncio.sleep(0.02)
+    assert stream.message_id
+    await channel.stop()  # the process stops before the answer is complete
+    card = fake.cardkit.card(stream.card_id)
+    assert card.ended and card.text == "half an answ"
+
+
+async def test_streaming_off_means_no_stream() -> None:
+    from avatarbot.bot.channel import ChatTarget
+    from avatarbot.config import FeishuSettings
+    from avatarbot.integrations.feishu.channel import FeishuChannel
+
+    channel = FeishuChannel(FeishuSettings(app_id="a", app_secret="s", streaming=False))
+    assert channel.open_stream(ChatTarget(chat_id="oc"), key="k") is None
+    await channel.stop()
