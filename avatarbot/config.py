@@ -37,6 +37,9 @@ class FeishuSettings(BaseModel):
     encrypt_key: SecretStr = SecretStr("")
     base_url: str = "https://open.feishu.cn"
     mode: Literal["webhook", "long_connection"] = "webhook"
+    # Agent answers stream into a CardKit card (needs the cardkit:card:write scope); when the
+    # platform refuses, the answer goes as one plain message.
+    streaming: bool = True
 
     @property
     def enabled(self) -> bool:

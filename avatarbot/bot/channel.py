@@ -22,6 +22,7 @@ class ChatTarget:
     chat_type: str = "p2p"  # p2p | group
     user_id: str = ""  # WeCom p2p messages go to the user
     reply_to: str = ""  # platform message id of the message being answered, when known
+    thread_id: str = ""  # a topic thread (Feishu): replies go into it, answering reply_to
 
     @classmethod
     def of(cls, msg: IncomingMessage) -> ChatTarget:
@@ -30,6 +31,7 @@ class ChatTarget:
             chat_type=msg.chat_type,
             user_id=msg.user_id,
             reply_to=msg.message_id,
+            thread_id=msg.thread_id,
         )
 
     @classmethod

@@ -21,6 +21,7 @@ from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.bot import commands, router
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.delivery import follow_task, send_reply
+from avatarbot.bot.streaming import relay_for
 from avatarbot.bot.types import IncomingMessage, Reply, ReplyKind
 from avatarbot.errors import AvatarbotError, ExternalServiceError
 from avatarbot.services import Services
@@ -191,15 +192,17 @@ class BotService:
             await self._mark(msg, "rate_limited")
             return []
         self.handled += 1
+        relay = relay_for(sender, target, key)  # streams the agent's answer where supported
         try:
-            replies = await self.respond(msg, sender)
+            replies = await self.respond(msg, sender, on_event=relay.on_event if relay else None)
         except AvatarbotError as exc:
             replies = [Reply.of_text(f"Sorry, that did not work: {exc.message}")]
         except Exception:
             logger.exception("answering %s message %s failed", msg.channel.value, msg.event_id)
             replies = [Reply.of_text("Sorry, something went wrong on my side. Please try again.")]
+        outgoing = await relay.settle(replies) if relay is not None else replies
         try:
-            for index, reply in enumerate(replies):
+            for index, reply in enumerate(outgoing):
                 follow = await send_reply(
                     self.services, sender, target, reply, key=reply.task_id or f"{key}:{index}"
                 )
@@ -213,12 +216,17 @@ class BotService:
         return replies
 
     async def respond(
-        self, msg: IncomingMessage, sender: ChannelSender | None = None
+        self,
+        msg: IncomingMessage,
+        sender: ChannelSender | None = None,
+        *,
+        on_event: Callable[[dict[str, Any]], Any] | None = None,
     ) -> list[Reply]:
         """The replies to one message (command or agent), without dedup or sending.
 
         For callers that render replies themselves (the web console); `sender` tells the
-        platform's video size limit when known.
+        platform's video size limit when known; `on_event` gets the agent's streamed tokens
+        and tool events.
         """
         max_bytes = sender.max_video_bytes if sender is not None else None
         replies = await commands.run(self.services, msg, max_video_bytes=max_bytes)
@@ -238,12 +246,14 @@ class BotService:
             msg.raw.setdefault("digital_human_id", route.digital_human_id)
         if max_bytes is not None:
             msg.raw.setdefault("max_video_bytes", max_bytes)
-        # A channel that streams (WeCom AI bot) takes the agent's token events.
-        events = getattr(sender, "agent_events", None)
-        on_event = events(msg) if events is not None else None
-        if on_event is not None:
-            return list(await agents.handle(msg, on_event=on_event))
-        return list(await agents.handle(msg))
+        # A channel that streams by itself (WeCom AI bot) takes the agent's token events
+        # unless the caller brought its own handler (Feishu CardKit relay, web console).
+        if on_event is None:
+            events = getattr(sender, "agent_events", None)
+            on_event = events(msg) if events is not None else None
+        if on_event is None:
+            return list(await agents.handle(msg))
+        return list(await agents.handle(msg, on_event=on_event))
 
     async def _first_time(self, msg: IncomingMessage) -> bool:
         """Record the event; False when it was recorded before (a platform retry)."""

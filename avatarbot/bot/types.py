@@ -50,11 +50,14 @@ class IncomingMessage:
     user_name: str = ""
     attachments: list[Attachment] = field(default_factory=list)
     owner_id: int | None = None  # avatarbot user id when known (web console)
+    thread_id: str = ""  # a topic thread inside the chat (Feishu): its own conversation
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def conversation(self) -> str:
-        """Key for memory and ordering: one conversation per chat and user."""
+        """Key for memory and ordering: one conversation per chat and user, or per thread."""
+        if self.thread_id:  # everyone in a topic thread shares the thread's conversation
+            return f"{self.channel.value}:{self.chat_id}:thread:{self.thread_id}"
         return f"{self.channel.value}:{self.chat_id}:{self.user_id}"
 
 

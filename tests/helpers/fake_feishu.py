@@ -9,12 +9,14 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from avatarbot.integrations.feishu.crypto import custom_bot_sign
+from tests.helpers.fake_cardkit import FakeCardKit
 from tests.helpers.servers import FailurePlan, Recorded, RunningServer, start_uvicorn
 
 BOT_OPEN_ID = "ou_bot_0001"
@@ -42,6 +44,7 @@ class FakeFeishu:
         self.ws_acks: list[dict[str, Any]] = []
         self._ws: WebSocket | None = None
         self._ws_loop: Any = None
+        self.cardkit = FakeCardKit()  # CardKit card entities (streamed answers)
         self.app = self._build()
 
     # --- control ---------------------------------------------------------------------
@@ -204,8 +207,15 @@ class FakeFeishu:
             }
             return {"code": 0, "msg": "ok", "data": {"image_key": key}}
 
-        def store_message(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        fake.cardkit.install(app, authorised)
+
+        def store_message(body: dict[str, Any], extra: dict[str, Any]) -> Any:
             uuid = body.get("uuid")
+            content = json.loads(body.get("content") or "{}")
+            if body.get("msg_type") == "interactive" and content.get("type") == "card":
+                card_id = str((content.get("data") or {}).get("card_id") or "")
+                if card_id not in fake.cardkit.cards:  # a card entity must exist to be sent
+                    return JSONResponse({"code": 200740, "msg": "card not found"}, status_code=400)
             with fake._lock:
                 if uuid and uuid in fake._seen_uuids:  # the platform's idempotency
                     return {"code": 0, "msg": "ok", "data": {"message_id": fake._seen_uuids[uuid]}}
@@ -215,6 +225,7 @@ class FakeFeishu:
                 "msg_type": body.get("msg_type"),
                 "content": json.loads(body.get("content") or "{}"),
                 "uuid": uuid,
+                "at": time.monotonic(),  # when it reached the chat (latency benchmarks)
                 **extra,
             }
             with fake._lock:
@@ -239,7 +250,11 @@ class FakeFeishu:
         async def reply(message_id: str, request: Request) -> Any:
             if (denied := authorised(request)) is not None:
                 return denied
-            return store_message(request.state.recorded.json or {}, {"reply_to": message_id})
+            body = request.state.recorded.json or {}
+            return store_message(
+                body,
+                {"reply_to": message_id, "reply_in_thread": bool(body.get("reply_in_thread"))},
+            )
 
         @app.patch("/open-apis/im/v1/messages/{message_id}")
         async def patch(message_id: str, request: Request) -> Any:
@@ -320,6 +335,7 @@ def message_event(
     sender_open_id: str = "ou_user_1",
     mention_bot: bool = False,
     message_id: str = "",
+    thread_id: str = "",
 ) -> dict[str, Any]:
     mentions = []
     if mention_bot:
@@ -353,6 +369,7 @@ def message_event(
                 "message_type": "text",
                 "content": json.dumps({"text": text}, ensure_ascii=False),
                 "mentions": mentions,
+                **({"thread_id": thread_id} if thread_id else {}),
             },
         },
     }

@@ -7,10 +7,13 @@ Both streaming (SSE chunks, tool-call arguments split across chunks) and plain J
 
 from __future__ import annotations
 
+import asyncio
 import json
+import queue
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +28,13 @@ class FakeLLM:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     base_url: str = ""
+    chunk_delay_s: float = 0.0  # pause between streamed words (a model that types)
+    first_token_s: float = 0.0  # pause before the first word (the model's time to first token)
+    arrivals: list[float] = field(default_factory=list)  # monotonic time of each request
+    first_tokens: list[float] = field(default_factory=list)  # ... and of its first word sent
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.arrivals.append(time.monotonic())
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
@@ -74,8 +82,13 @@ class FakeLLM:
             await response.write(f"data: {json.dumps(payload)}\n\n".encode())
 
         await chunk({"role": "assistant", "content": ""})
-        for word in _pieces(content or ""):
+        for n, word in enumerate(_pieces(content or "")):
+            pause = self.first_token_s if n == 0 else self.chunk_delay_s
+            if pause:
+                await asyncio.sleep(pause)
             await chunk({"content": word})
+            if n == 0:
+                self.first_tokens.append(time.monotonic())
         for index, call in enumerate(calls):
             args = call["function"]["arguments"]
             half = len(args) // 2
@@ -108,8 +121,8 @@ def _pieces(text: str) -> list[str]:
 
 
 @asynccontextmanager
-async def fake_llm_server(script: Script) -> AsyncIterator[FakeLLM]:
-    fake = FakeLLM(script)
+async def fake_llm_server(script: Script, **options: float) -> AsyncIterator[FakeLLM]:
+    fake = FakeLLM(script, **options)
     app = web.Application()
     app.router.add_post("/v1/chat/completions", fake.handle)
     runner = web.AppRunner(app)
@@ -126,3 +139,31 @@ async def fake_llm_server(script: Script) -> AsyncIterator[FakeLLM]:
 
 def last_message(body: dict[str, Any]) -> dict[str, Any]:
     return body["messages"][-1]
+
+
+@contextmanager
+def fake_llm_thread(script: Script, **options: float) -> Iterator[FakeLLM]:
+    """The same fake on its own loop in a thread, for sync tests (the app runs under uvicorn)."""
+    loop = asyncio.new_event_loop()
+    ready: queue.Queue[FakeLLM | BaseException] = queue.Queue()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        try:
+            async with fake_llm_server(script, **options) as fake:
+                ready.put(fake)
+                await stop.wait()
+        except BaseException as exc:  # start-up failure: tell the waiting test
+            ready.put(exc)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    started = ready.get(timeout=20)
+    if isinstance(started, BaseException):
+        raise started
+    try:
+        yield started
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()

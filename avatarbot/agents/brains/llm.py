@@ -7,8 +7,10 @@ Timeouts and retries (429/5xx/connection errors, with backoff) are the SDK's, co
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +44,7 @@ class LLMBrain:
         self.max_retries = max_retries
 
     def _client(self) -> Any:
-        from openai import AsyncOpenAI  # lazy: keeps `import avatarbot` fast
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient  # lazy: keeps imports fast
 
         return AsyncOpenAI(
             base_url=self.settings.base_url,
@@ -50,6 +52,7 @@ class LLMBrain:
             api_key=self.settings.api_key.get_secret_value() or "not-needed",
             timeout=self.settings.timeout_s,
             max_retries=self.max_retries,
+            http_client=DefaultAsyncHttpxClient(verify=_tls_context()),
         )
 
     async def respond(self, ctx: BrainContext) -> BrainResult:
@@ -171,6 +174,15 @@ class LLMBrain:
             logger.warning("memory summary failed, dropping old turns instead: %s", exc.message)
             return None
         return (response.choices[0].message.content or "").strip() or None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client: loading the CA bundle took 60-250 ms of CPU per
+    message (a new client each time), most of what a chat added before the first token."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class _translated_errors:

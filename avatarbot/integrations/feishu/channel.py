@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.media import convert_audio, media_duration
@@ -14,6 +16,9 @@ from avatarbot.config import FeishuSettings
 from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.feishu.client import MAX_FILE_BYTES, FeishuClient
 from avatarbot.integrations.http import RetryPolicy
+
+if TYPE_CHECKING:
+    from avatarbot.integrations.feishu.cardkit import CardStream
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,7 @@ class FeishuChannel:
         self.long_connection: Any = None  # LongConnection when FEISHU__MODE=long_connection
         self.bot: Any = None  # bot.service.BotService, set when the app wires channels
         self._identity_task: asyncio.Task[None] | None = None
+        self._streams: weakref.WeakSet[CardStream] = weakref.WeakSet()  # answers in progress
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -68,7 +74,18 @@ class FeishuChannel:
             self._identity_task.cancel()
         if self.long_connection is not None:
             await asyncio.to_thread(self.long_connection.stop)
+        await self._end_streams()
         await self.client.aclose()
+
+    async def _end_streams(self, timeout_s: float = 5.0) -> None:
+        """At shutdown, end streaming on cards whose answer was cut off."""
+        open_cards = [stream for stream in self._streams if not stream.closed]
+        if open_cards:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(s.abort() for s in open_cards), return_exceptions=True),
+                    timeout_s,
+                )
 
     async def refresh_bot_identity(self) -> str:
         """The bot's own open_id, so group @-mentions are matched by id, not by name."""
@@ -110,6 +127,10 @@ class FeishuChannel:
     async def _send(
         self, target: ChatTarget, msg_type: str, content: dict[str, Any], key: str
     ) -> str:
+        if target.thread_id and target.reply_to:  # a topic thread: answer inside it
+            return await self.client.reply_message(
+                target.reply_to, msg_type, content, uuid=key, reply_in_thread=True
+            )
         if target.chat_id:
             return await self.client.send_message(target.chat_id, msg_type, content, uuid=key)
         return await self.client.send_message(
@@ -165,6 +186,19 @@ class FeishuChannel:
 
     async def update_progress(self, handle: str, text: str, percent: float) -> None:
         await self.client.patch_card(handle, progress_card(text, percent))
+
+    def open_stream(self, target: ChatTarget, *, key: str = "") -> CardStream | None:
+        """A CardKit card for a streamed agent answer (bot.streaming), unless turned off."""
+        if not self.settings.streaming:
+            return None
+        from avatarbot.integrations.feishu.cardkit import CardStream
+
+        async def send_card(content: dict[str, Any], uuid: str) -> str:
+            return await self._send(target, "interactive", content, uuid)
+
+        stream = CardStream(self.client, send_card, key)
+        self._streams.add(stream)
+        return stream
 
     # --- inbound -----------------------------------------------------------------------
 

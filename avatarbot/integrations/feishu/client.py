@@ -191,12 +191,21 @@ class FeishuClient:
         return str(data.get("message_id") or "")
 
     async def reply_message(
-        self, message_id: str, msg_type: str, content: dict[str, Any], *, uuid: str = ""
+        self,
+        message_id: str,
+        msg_type: str,
+        content: dict[str, Any],
+        *,
+        uuid: str = "",
+        reply_in_thread: bool = False,
     ) -> str:
+        """Reply to a message; `reply_in_thread` answers inside its topic thread."""
         body: dict[str, Any] = {
             "msg_type": msg_type,
             "content": json.dumps(content, ensure_ascii=False),
         }
+        if reply_in_thread:
+            body["reply_in_thread"] = True
         if uuid:
             body["uuid"] = uuid[:50]
         data = await self.call(

@@ -54,6 +54,7 @@ def parse_message_event(body: dict[str, Any], bot_open_id: str = "") -> Incoming
         chat_type="group" if message.get("chat_type") == "group" else "p2p",
         mentioned=mentioned,
         attachments=attachments,
+        thread_id=str(message.get("thread_id") or ""),
         raw={"message_type": msg_type},
     )
 
