@@ -12,13 +12,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from avatarbot.agents.brains.base import (
-    Brain,
-    BrainContext,
-    BrainResult,
-    build_brain,
-    choose_brain_kind,
-)
+from avatarbot.agents.brains.base import Brain, BrainContext, BrainResult
+from avatarbot.agents.brains.factory import build_brain, choose_brain_kind
 from avatarbot.agents.brains.rules import detect_language
 from avatarbot.agents.locks import KeyedLocks
 from avatarbot.agents.memory import ConversationMemory, MemoryBudget
