@@ -100,6 +100,18 @@ class JobSettings(BaseModel):
     sweep_interval_s: float = 30.0
 
 
+class McpSettings(BaseModel):
+    # Executables that agents' stdio MCP servers may run, comma-separated (names or absolute
+    # paths); empty means no stdio servers at all, so an agent cannot start arbitrary programs.
+    allowed_commands: str = ""
+    call_timeout_s: float = 30.0
+    connect_timeout_s: float = 20.0
+
+    @property
+    def allowed_command_list(self) -> list[str]:
+        return [c.strip() for c in self.allowed_commands.split(",") if c.strip()]
+
+
 class BotSettings(BaseModel):
     user_messages_per_minute: int = 20
 
@@ -132,6 +144,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     # Keyword arguments given in code (tests, CLI flags): re-applied on every reload.
     _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -84,11 +84,18 @@ class LLMBrain:
                         ],
                     }
                 )
+                images: list[dict[str, Any]] = []
                 for call in calls:
                     outcome = await self._run_tool(ctx, call)
                     messages.append(
                         {"role": "tool", "tool_call_id": call.id, "content": outcome.for_model()}
                     )
+                    images.extend(_image_parts(outcome))
+                if images:
+                    # Tool messages carry text only; images the tools returned follow as a
+                    # user message, the way OpenAI-compatible servers accept them.
+                    text_part = {"type": "text", "text": "(images returned by the tools above)"}
+                    messages.append({"role": "user", "content": [text_part, *images]})
         logger.info("agent %s: tool loop stopped at the limit of %d steps", ctx.agent.name, limit)
         note = _limit_note(ctx, limit)
         await stream_text(ctx, ("\n\n" if texts else "") + note)
@@ -202,6 +209,11 @@ class _translated_errors:
                 f"the language model call failed ({type(exc).__name__})"
             ) from None
         return False
+
+
+def _image_parts(outcome: ToolOutcome) -> list[dict[str, Any]]:
+    urls = getattr(outcome.result, "image_urls", None) if outcome.ok else None
+    return [{"type": "image_url", "image_url": {"url": u}} for u in (urls() if urls else [])]
 
 
 def _system_prompt(ctx: BrainContext) -> str:

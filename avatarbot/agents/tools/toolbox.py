@@ -29,6 +29,7 @@ CAPABILITY_WORDS = {
     "voice": ("make audio", "生成语音"),
     "plugins": ("use plugin tools", "使用插件工具"),
     "schedule": ("schedule reports", "创建定时任务"),
+    "mcp": ("use MCP server tools", "使用 MCP 工具"),
 }
 _SUFFIX_KINDS = {
     ".mp4": ReplyKind.VIDEO,
@@ -60,6 +61,8 @@ class ToolOutcome:
     def for_model(self) -> str:
         """The tool message content an LLM sees (JSON, bounded)."""
         body: Any = {"error": self.error} if not self.ok else self.result
+        if self.ok and hasattr(body, "for_model"):  # MCP results: text, images sent apart
+            body = body.for_model()
         text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
         if len(text) > MAX_RESULT_CHARS:
             text = text[:MAX_RESULT_CHARS] + "…(truncated)"
