@@ -96,7 +96,7 @@ class McpConnection:
         async with self._lock:
             if self.alive:
                 return self._session
-            if self.state == "error" and not self._dead and time.monotonic() < self._retry_at:
+            if self.state == "error" and time.monotonic() < self._retry_at:
                 raise McpUnavailable(self._message(self.reason))
             await self._start()
             return self._session
@@ -162,6 +162,7 @@ class McpConnection:
                     for error in self.tool_errors:
                         logger.warning("MCP server %s: %s", self.label, error)
                     self._session, self.state, self.reason = session, "connected", ""
+                    self._retry_at = 0.0  # only failed starts wait; a crash restarts at once
                     ready.set_result(None)
                     await self._wake.wait()
                     if self._dead:
