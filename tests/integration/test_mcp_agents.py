@@ -100,6 +100,9 @@ async def test_llm_agent_calls_stdio_tools(tmp_path: Path) -> None:
     calls: dict[str, Any] = {"tool": "calc__add", "arguments": {"a": 2, "b": 40}}
 
     def script(body: dict[str, Any], n: int) -> dict[str, Any]:
+        with_image = any(isinstance(m["content"], list) for m in body["messages"])
+        if with_image and calls.get("text_only"):
+            return {"status": 400}  # a text-only model refusing image parts
         return tool_then_answer(calls["tool"], calls["arguments"])(body, n)
 
     async with fake_llm_server(script) as fake, mcp_env(tmp_path, fake, call_timeout_s=1) as env:
@@ -117,6 +120,8 @@ async def test_llm_agent_calls_stdio_tools(tmp_path: Path) -> None:
         assert await env.chat("numbers", "show me the chart") == "I see the chart."
         parts = last_message(fake.requests[-1])["content"]
         assert parts[1]["image_url"]["url"] == f"data:image/png;base64,{image_b64()}"
+        calls["text_only"] = True  # ...and a model that cannot see gets the text alone
+        assert await env.chat("numbers", "the chart again") == "Result: [1 image(s) attached]"
 
         # A tool error is the tool's answer to the model, not a failed chat.
         calls.update(tool="calc__fail", arguments={"week": "2026-W48"})

@@ -63,9 +63,18 @@ class LLMBrain:
         texts: list[str] = []
         async with self._client() as client:
             for step in range(1, limit + 1):
-                text, calls = await self._complete(
-                    client, messages, tools, ctx.emit, separate=bool(texts)
-                )
+                try:
+                    text, calls = await self._complete(
+                        client, messages, tools, ctx.emit, separate=bool(texts)
+                    )
+                except ExternalServiceError:
+                    if not _drop_tool_images(messages):
+                        raise
+                    # A text-only model refuses image parts: go on with the tools' text alone.
+                    logger.info("the model refused the tools' images; retrying without them")
+                    text, calls = await self._complete(
+                        client, messages, tools, ctx.emit, separate=bool(texts)
+                    )
                 if text:
                     texts.append(text)
                 if not calls:
@@ -209,6 +218,13 @@ class _translated_errors:
                 f"the language model call failed ({type(exc).__name__})"
             ) from None
         return False
+
+
+def _drop_tool_images(messages: list[dict[str, Any]]) -> bool:
+    kept = [m for m in messages if not (m["role"] == "user" and isinstance(m["content"], list))]
+    dropped = len(kept) != len(messages)
+    messages[:] = kept
+    return dropped
 
 
 def _image_parts(outcome: ToolOutcome) -> list[dict[str, Any]]:

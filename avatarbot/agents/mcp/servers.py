@@ -160,7 +160,7 @@ def check_servers(
                     f"an operator can allow it in {ALLOWED_SETTING} (now "
                     f"{'empty: no stdio servers' if not allowed_commands else 'set to other commands'})"
                 )
-        result.append(server.model_dump(exclude_none=True))
+        result.append(server.model_dump(exclude_none=True, exclude_defaults=True))
     return result
 
 
