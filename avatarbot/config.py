@@ -107,6 +107,11 @@ class McpSettings(BaseModel):
     call_timeout_s: float = 30.0
     connect_timeout_s: float = 20.0
 
+    @field_validator("allowed_commands", mode="before")
+    @classmethod
+    def _commands_list(cls, value: Any) -> Any:
+        return ",".join(str(v) for v in value) if isinstance(value, list | tuple) else value
+
     @property
     def allowed_command_list(self) -> list[str]:
         return [c.strip() for c in self.allowed_commands.split(",") if c.strip()]

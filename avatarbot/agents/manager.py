@@ -146,6 +146,7 @@ class AgentManager:
     ) -> AgentProfile:
         async with self.services.db.session() as session:
             row = await self._row_or_raise(session, name)
+            mcp_before = row.mcp_servers
             if mcp_servers is not None:
                 row.mcp_servers = self._checked_mcp(mcp_servers, allow_stdio, row.mcp_servers)
             if system_prompt is not None:
@@ -163,7 +164,7 @@ class AgentManager:
                 row.digital_human_id = digital_human_id or None
             await session.commit()
             await session.refresh(row)
-        if mcp_servers is not None:
+        if row.mcp_servers != mcp_before:
             await self.mcp.forget(row.id)  # reconnect with the new setting on next use
         return AgentProfile.of(row, self)
 

@@ -29,9 +29,13 @@ class McpPool:
     def __init__(self, settings: Callable[[], Settings]) -> None:
         self._settings = settings
         self._connections: dict[tuple[str, str], McpConnection] = {}
-        self._agent_names: dict[str, str] = {}
+        self._lock = asyncio.Lock()  # two chats must not both replace a changed connection
 
     async def _connection(self, agent: AgentProfile, server: McpServer) -> McpConnection:
+        async with self._lock:
+            return await self._connection_locked(agent, server)
+
+    async def _connection_locked(self, agent: AgentProfile, server: McpServer) -> McpConnection:
         settings = self._settings()
         key = (agent.id, server.name)
         conn = self._connections.get(key)
@@ -47,7 +51,6 @@ class McpPool:
             )
             self._connections[key] = conn
         conn.settings = settings.mcp  # the allowlist and timeouts follow config reloads
-        self._agent_names[agent.id] = agent.name
         return conn
 
     async def connections(self, agent: AgentProfile) -> list[McpConnection]:
