@@ -263,3 +263,17 @@ async def test_unreachable_and_refused_servers_do_not_break_the_chat(tmp_path: P
         # A failed start is not retried on every message (fast answers meanwhile).
         await env.chat("lonely", "/tool gone__add {}")
         assert (await env.health_of("lonely/gone"))["starts"] == 1
+
+        # A stdio command that is missing, or no longer allowed, is a clear state too.
+        missing = {"name": "nope", "transport": "stdio", "command": "/nonexistent/mcp-server"}
+        settings = env.app.state.config.settings
+        settings.mcp.allowed_commands = f"{PYTHON},/nonexistent/mcp-server"
+        await env.create("broken", [missing, CALC], brain="rules")
+        settings.mcp.allowed_commands = "/nonexistent/mcp-server"  # python removed since
+        answer = await env.chat("broken", "/tool")
+        assert answer.startswith("Usage: /tool <name> {json arguments}. Tools: ")
+        nope, calc = await env.health_of("broken/nope"), await env.health_of("broken/calc")
+        assert nope["reason"] == "cannot start '/nonexistent/mcp-server': no such file or program"
+        assert calc["reason"] == (
+            f"the command {PYTHON!r} is not in AVATARBOT_MCP__ALLOWED_COMMANDS"
+        )
