@@ -247,7 +247,7 @@ async def test_malformed_tool_schemas_are_clear_errors(tmp_path: Path) -> None:
 
 
 async def test_unreachable_and_refused_servers_do_not_break_the_chat(tmp_path: Path) -> None:
-    async with mcp_env(tmp_path, connect_timeout_s=5) as env:
+    async with mcp_env(tmp_path, connect_timeout_s=2) as env:
         gone = {"name": "gone", "transport": "http", "url": "http://127.0.0.1:9/mcp"}
         await env.create("lonely", [gone], brain="rules")
         answer = await env.chat("lonely", "/tool gone__add {}")
@@ -277,3 +277,13 @@ async def test_unreachable_and_refused_servers_do_not_break_the_chat(tmp_path: P
         assert calc["reason"] == (
             f"the command {PYTHON!r} is not in AVATARBOT_MCP__ALLOWED_COMMANDS"
         )
+
+        # A server that never answers the handshake: given up after the connect timeout.
+        settings.mcp.allowed_commands = PYTHON
+        mute = {**CALC, "name": "mute", "args": ["-c", "import sys; sys.stdin.read()"]}
+        await env.create("quiet", [mute], brain="rules")
+        started = time.monotonic()
+        assert (await env.chat("quiet", "/tool mute__add {}")).startswith("There is no tool")
+        assert time.monotonic() - started < 12
+        health = await env.health_of("quiet/mute")
+        assert health["reason"] == "no answer within 2 s while starting"

@@ -113,6 +113,7 @@ class McpConnection:
             await asyncio.wait_for(asyncio.shield(ready), timeout)
         except TimeoutError:
             self._failed(f"no answer within {timeout:g} s while starting")
+            ready.cancel()  # nobody waits for it any more
             await self._stop_owner()
             raise McpUnavailable(self._message(self.reason)) from None
         except McpUnavailable:
@@ -158,6 +159,8 @@ class McpConnection:
                         cursor = page.nextCursor
                         if not cursor:
                             break
+                    if ready.done():  # the start was given up (too slow): leave quietly
+                        return
                     self.tools, self.tool_errors = check_tools(raw, self.server.name)
                     for error in self.tool_errors:
                         logger.warning("MCP server %s: %s", self.label, error)
