@@ -284,6 +284,7 @@ class AgentManager:
             toolbox = Toolbox(
                 [*self.tools_for(tool_ctx), *await self.mcp.tools_for(agent)],
                 agent,
+                unavailable=self.mcp.unavailable(agent) if agent.can("mcp") else None,
                 emit=emit,
                 language=language,
                 # A scheduled run creating schedules would multiply itself on every fire.

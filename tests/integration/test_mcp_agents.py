@@ -245,13 +245,29 @@ async def test_malformed_tool_schemas_are_clear_errors(tmp_path: Path) -> None:
         health = await env.health_of("odd/raw")
         assert health["status"] == "connected" and health["errors"] == errors
 
+        # Asked for anyway (a model that remembers it, or /tool): the reason, not a crash.
+        script_calls = len(fake.requests)
+        fake.script = tool_then_answer("raw__props", {})
+        answer = await env.chat("odd", "use props")
+        assert answer == (
+            "Result: {\"error\": \"the MCP server 'raw' describes 'props' wrongly, so it is not "
+            'offered: inputSchema.properties must be an object"}'
+        )
+        assert len(fake.requests) == script_calls + 2
+        await env.create("odd_rules", [raw], brain="rules")
+        answer = await env.chat("odd_rules", "/tool raw__stringy {}")
+        assert answer == (
+            "the MCP server 'raw' describes 'stringy' wrongly, so it is not offered: "
+            "inputSchema must be a JSON Schema object, got str"
+        )
+
 
 async def test_unreachable_and_refused_servers_do_not_break_the_chat(tmp_path: Path) -> None:
     async with mcp_env(tmp_path, connect_timeout_s=2) as env:
         gone = {"name": "gone", "transport": "http", "url": "http://127.0.0.1:9/mcp"}
         await env.create("lonely", [gone], brain="rules")
         answer = await env.chat("lonely", "/tool gone__add {}")
-        assert answer.startswith("There is no tool named 'gone__add'")
+        assert answer == "the MCP server 'gone' is unavailable: cannot connect to the server"
         health = await env.health_of("lonely/gone")
         assert health == {
             "status": "error",
@@ -283,7 +299,8 @@ async def test_unreachable_and_refused_servers_do_not_break_the_chat(tmp_path: P
         mute = {**CALC, "name": "mute", "args": ["-c", "import sys; sys.stdin.read()"]}
         await env.create("quiet", [mute], brain="rules")
         started = time.monotonic()
-        assert (await env.chat("quiet", "/tool mute__add {}")).startswith("There is no tool")
+        answer = await env.chat("quiet", "/tool mute__add {}")
+        assert answer.startswith("the MCP server 'mute' is unavailable: no answer within 2 s")
         assert time.monotonic() - started < 12
         health = await env.health_of("quiet/mute")
         assert health["reason"] == "no answer within 2 s while starting"

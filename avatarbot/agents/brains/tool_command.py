@@ -47,6 +47,8 @@ async def run_tool_command(ctx: BrainContext) -> ToolOutcome | str | None:
     if ctx.toolbox.get(name) is None:
         if "__" in name and not ctx.agent.can("mcp"):
             return refusal_text(ctx.agent, "mcp", ctx.language)
+        if why := ctx.toolbox.why_unavailable(name):
+            return why
         return (f"没有名为“{name}”的工具。" if zh else f"There is no tool named {name!r}. ") + (
             _names(ctx, zh)
         )

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from avatarbot.agents.mcp.reasons import describe, left_out
 from avatarbot.agents.mcp.results import McpToolResult, error_text, tool_result
 from avatarbot.agents.mcp.schemas import MAX_PAGES, McpTool, RawToolList, check_tools
 from avatarbot.agents.mcp.servers import McpServer, command_allowed
@@ -51,6 +52,7 @@ class McpConnection:
         self.reason = ""
         self.tools: list[McpTool] = []
         self.tool_errors: list[str] = []
+        self.left_out: dict[str, str] = {}  # tool name -> why it is not offered
         self.starts = 0
         self._session: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -131,6 +133,9 @@ class McpConnection:
         self._retry_at = time.monotonic() + RETRY_AFTER_S
         logger.warning("MCP server %s unavailable: %s", self.label, reason)
 
+    def unavailable_message(self) -> str:
+        return self._message(self.reason or self.state)
+
     def _message(self, reason: str) -> str:
         return f"the MCP server '{self.server.name}' is unavailable: {reason}"
 
@@ -162,6 +167,7 @@ class McpConnection:
                     if ready.done():  # the start was given up (too slow): leave quietly
                         return
                     self.tools, self.tool_errors = check_tools(raw, self.server.name)
+                    self.left_out = left_out(raw, self.tools, self.tool_errors)
                     for error in self.tool_errors:
                         logger.warning("MCP server %s: %s", self.label, error)
                     self._session, self.state, self.reason = session, "connected", ""
@@ -350,40 +356,3 @@ class McpConnection:
             await asyncio.gather(task, return_exceptions=True)
         except Exception:
             logger.debug("MCP owner task of %s ended with an error", self.label, exc_info=True)
-
-
-def describe(exc: BaseException, server: McpServer) -> str:
-    """A short reason without URLs, headers or env (they may hold tokens)."""
-    import httpx
-
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    if isinstance(exc, PermissionError):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
-        return f"cannot start {server.command!r}: no such file or program"
-    if isinstance(exc, OSError) and server.transport == "stdio":
-        return f"cannot start {server.command!r}: {exc.strerror or type(exc).__name__}"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"the server answered HTTP {exc.response.status_code}"
-    if isinstance(exc, httpx.TimeoutException):
-        return "the server did not answer in time"
-    if isinstance(exc, httpx.TransportError):
-        return "cannot connect to the server"
-    try:
-        from mcp.shared.exceptions import McpError
-        from mcp.types import CONNECTION_CLOSED
-
-        if isinstance(exc, McpError):
-            if exc.error.code == CONNECTION_CLOSED:
-                return "the server closed the connection (did it exit? see its stderr log)"
-            return f"the server answered: {exc.error.message[:300]}"
-    except ImportError:  # pragma: no cover
-        pass
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError):
-        return f"the server sent a malformed answer ({exc.error_count()} problem(s))"
-    if isinstance(exc, TimeoutError):
-        return "no answer in time"
-    return f"unexpected error ({type(exc).__name__})"

@@ -75,6 +75,23 @@ class McpPool:
                     specs.append(_spec(conn, tool.name, tool.description, tool.input_schema))
         return specs
 
+    def unavailable(self, agent: AgentProfile) -> dict[str, str]:
+        """Why a tool name is missing: "<server>__<tool>" (left out) or "<server>__" (server down)."""
+        notes: dict[str, str] = {}
+        for server in stored_servers(agent.mcp_servers):
+            conn = self._connections.get((agent.id, server.name))
+            if conn is None:
+                continue
+            if conn.state != "connected":
+                notes[f"{server.name}__"] = conn.unavailable_message()
+                continue
+            for tool, why in conn.left_out.items():
+                notes[f"{server.name}__{tool}"] = (
+                    f"the MCP server '{server.name}' describes {tool!r} wrongly, so it is not "
+                    f"offered: {why}"
+                )
+        return notes
+
     async def forget(self, agent_id: str) -> None:
         """Close an agent's connections (it was deleted, or its servers changed)."""
         for key in [k for k in self._connections if k[0] == agent_id]:

@@ -100,8 +100,11 @@ class Toolbox:
         emit: EventSink | None = None,
         language: str = "en",
         blocked: frozenset[str] = frozenset(),
+        unavailable: dict[str, str] | None = None,
     ) -> None:
         self.agent = agent
+        # Why a name is missing ("srv__tool", or "srv__" for a whole MCP server that is down).
+        self.unavailable = dict(unavailable or {})
         self.blocked = blocked  # tools not offered in this context at all
         self.language = language
         self._emit = emit
@@ -132,6 +135,12 @@ class Toolbox:
         original = {v: k for k, v in self._llm_names.items()}.get(name)
         return self._tools.get(original) if original else None
 
+    def why_unavailable(self, name: str) -> str | None:
+        if name in self.unavailable:
+            return self.unavailable[name]
+        prefixes = (k for k in self.unavailable if k.endswith("__") and name.startswith(k))
+        return next((self.unavailable[k] for k in prefixes), None)
+
     def llm_schemas(self) -> list[dict[str, Any]]:
         """OpenAI `tools` entries for the allowed tools (names made [a-zA-Z0-9_-] safe)."""
         return [
@@ -155,7 +164,8 @@ class Toolbox:
             {"type": "tool_call", "name": tool.name if tool else name, "arguments": arguments}
         )
         if tool is None:
-            outcome = ToolOutcome(name, ok=False, error=f"unknown tool {name!r}")
+            why = self.why_unavailable(name) or f"unknown tool {name!r}"
+            outcome = ToolOutcome(name, ok=False, error=why)
         elif tool.name in self.blocked:
             outcome = ToolOutcome(tool.name, ok=False, error=f"{tool.name} is not available here")
         elif (cap := self.missing_capability(tool)) is not None:
