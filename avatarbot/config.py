@@ -138,6 +138,23 @@ class KnowledgeSettings(BaseModel):
     chunk_overlap: int = 120
 
 
+class McpSettings(BaseModel):
+    # Executables that agents' stdio MCP servers may run, comma-separated (names or absolute
+    # paths); empty means no stdio servers at all, so an agent cannot start arbitrary programs.
+    allowed_commands: str = ""
+    call_timeout_s: float = 30.0
+    connect_timeout_s: float = 20.0
+
+    @field_validator("allowed_commands", mode="before")
+    @classmethod
+    def _commands_list(cls, value: Any) -> Any:
+        return ",".join(str(v) for v in value) if isinstance(value, list | tuple) else value
+
+    @property
+    def allowed_command_list(self) -> list[str]:
+        return [c.strip() for c in self.allowed_commands.split(",") if c.strip()]
+
+
 class BotSettings(BaseModel):
     user_messages_per_minute: int = 20
 
@@ -172,6 +189,8 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     # Keyword arguments given in code (tests, CLI flags): re-applied on every reload.
     _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from avatarbot import __version__
+from avatarbot.agents.mcp.health import mcp_health
 from avatarbot.services import Services
 
 
@@ -34,6 +35,7 @@ async def health_report(services: Services) -> dict[str, Any]:
         else {"status": "disabled", "reason": "offline rule brain (AVATARBOT_LLM__* not set)"}
     )
     components["pipeline"] = await asyncio.to_thread(_pipeline_status, services)
+    components["mcp"] = await mcp_health(services)
     overall = "error" if components["database"]["status"] == "error" else "ok"
     return {"status": overall, "version": __version__, "components": components}
 

@@ -12,16 +12,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from avatarbot.agents.brains.base import (
-    Brain,
-    BrainContext,
-    BrainResult,
-    build_brain,
-    choose_brain_kind,
-)
+from avatarbot.agents.brains.base import Brain, BrainContext, BrainResult
+from avatarbot.agents.brains.factory import build_brain, choose_brain_kind
 from avatarbot.agents.brains.rules import detect_language
 from avatarbot.agents.knowledge.tool import knowledge_tools
 from avatarbot.agents.locks import KeyedLocks
+from avatarbot.agents.mcp.pool import McpPool
+from avatarbot.agents.mcp.servers import check_servers
 from avatarbot.agents.memory import ConversationMemory, MemoryBudget
 from avatarbot.agents.profile import (
     DEFAULT_AGENT_NAME,
@@ -58,6 +55,7 @@ class AgentManager:
         self.services = services
         self.memory = ConversationMemory(services.db)
         self._brain_factory = brain_factory
+        self.mcp = McpPool(lambda: services.settings)  # MCP connections of this process
         # One message at a time per conversation keeps memory in order.
         self._locks = KeyedLocks()
 
@@ -65,7 +63,7 @@ class AgentManager:
         await self.ensure_default_agent()
 
     async def stop(self) -> None:
-        return None
+        await self.mcp.close()
 
     # -- profiles (seed API) ----------------------------------------------------------------
     async def ensure_default_agent(self) -> AgentProfile:
@@ -108,7 +106,10 @@ class AgentManager:
         description: str = "",
         config: dict[str, Any] | None = None,
         digital_human_id: str | None = None,
+        mcp_servers: list[Any] | None = None,
+        allow_stdio: bool = False,
     ) -> AgentProfile:
+        """allow_stdio: the caller may add stdio MCP servers (a superuser or the local CLI)."""
         row = Agent(
             name=validate_name(name),
             prompt=system_prompt or "",
@@ -117,6 +118,7 @@ class AgentManager:
             description=description or "",
             config=dict(config or {}),
             digital_human_id=digital_human_id,
+            mcp_servers=self._checked_mcp(mcp_servers or [], allow_stdio, None),
         )
         async with self.services.db.session() as session:
             await _check_human(session, digital_human_id)
@@ -140,9 +142,14 @@ class AgentManager:
         description: str | None = None,
         config: dict[str, Any] | None = None,
         digital_human_id: str | None = None,
+        mcp_servers: list[Any] | None = None,
+        allow_stdio: bool = False,
     ) -> AgentProfile:
         async with self.services.db.session() as session:
             row = await self._row_or_raise(session, name)
+            mcp_before = row.mcp_servers
+            if mcp_servers is not None:
+                row.mcp_servers = self._checked_mcp(mcp_servers, allow_stdio, row.mcp_servers)
             if system_prompt is not None:
                 row.prompt = system_prompt
             if capabilities is not None:
@@ -158,7 +165,9 @@ class AgentManager:
                 row.digital_human_id = digital_human_id or None
             await session.commit()
             await session.refresh(row)
-            return AgentProfile.of(row, self)
+        if row.mcp_servers != mcp_before:
+            await self.mcp.forget(row.id)  # reconnect with the new setting on next use
+        return AgentProfile.of(row, self)
 
     async def delete_agent(self, name: str) -> bool:
         async with self.services.db.session() as session:
@@ -171,9 +180,11 @@ class AgentManager:
             await session.execute(
                 delete(ConversationMessage).where(ConversationMessage.agent_id == row.id)
             )
+            agent_id = row.id
             await session.delete(row)
             await session.commit()
-            return True
+        await self.mcp.forget(agent_id)
+        return True
 
     async def list_agents(self) -> list[str]:
         return [p.name for p in await self.list_profiles()]
@@ -234,6 +245,16 @@ class AgentManager:
     def tools_for(self, ctx: ToolCallContext) -> list[ToolSpec]:
         return [*builtin_tools(ctx), *knowledge_tools(ctx), *self.plugin_tools()]
 
+    def _checked_mcp(
+        self, servers: list[Any], allow_stdio: bool, previous: list[dict[str, Any]] | None
+    ) -> list[dict[str, Any]]:
+        return check_servers(
+            servers,
+            allowed_commands=self.services.settings.mcp.allowed_command_list,
+            allow_stdio=allow_stdio,
+            previous=previous,
+        )
+
     # -- talking --------------------------------------------------------------------------------
     async def handle(
         self,
@@ -262,8 +283,9 @@ class AgentManager:
             brain = self._brain_factory(kind, settings)
             tool_ctx = ToolCallContext(self.services, agent, message, language)
             toolbox = Toolbox(
-                self.tools_for(tool_ctx),
+                [*self.tools_for(tool_ctx), *await self.mcp.tools_for(agent)],
                 agent,
+                unavailable=self.mcp.unavailable(agent) if agent.can("mcp") else None,
                 emit=emit,
                 language=language,
                 # A scheduled run creating schedules would multiply itself on every fire.

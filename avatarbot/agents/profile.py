@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from avatarbot.agents.mcp.servers import masked
 from avatarbot.errors import InvalidInput
 from avatarbot.storage.models import Agent
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from avatarbot.agents.manager import AgentManager
 
 # What an agent may be allowed to do; plugin tools may declare further capabilities.
-KNOWN_CAPABILITIES = ("video", "voice", "plugins", "schedule", "knowledge")
+KNOWN_CAPABILITIES = ("video", "voice", "plugins", "schedule", "knowledge", "mcp")
 BRAIN_KINDS = ("auto", "rules", "llm")
 DEFAULT_AGENT_NAME = "assistant"
 DEFAULT_AGENT_PROMPT = (
@@ -42,6 +43,7 @@ class AgentProfile:
     config: dict[str, Any] = field(default_factory=dict)
     digital_human_id: str | None = None
     is_default: bool = False
+    mcp_servers: list[dict[str, Any]] = field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     _manager: AgentManager | None = field(default=None, repr=False, compare=False)
@@ -58,6 +60,7 @@ class AgentProfile:
             config=dict(row.config or {}),
             digital_human_id=row.digital_human_id,
             is_default=bool(row.is_default),
+            mcp_servers=list(row.mcp_servers or []),
             created_at=row.created_at,
             updated_at=row.updated_at,
             _manager=manager,
@@ -99,6 +102,7 @@ class AgentProfile:
             "config": dict(self.config),
             "digital_human_id": self.digital_human_id,
             "is_default": self.is_default,
+            "mcp_servers": masked(self.mcp_servers),  # env/header values never leave
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

@@ -23,6 +23,7 @@ HELP_TEXT = (
     "/agent <name>: bind this chat to an agent\n"
     "/status: the agent of this chat and your running jobs\n"
     "/reset: forget this conversation\n"
+    "/tool <name> {json}: call one of the agent's tools (e.g. an MCP server's) directly\n"
     "Anything else goes to the chat's agent."
 )
 

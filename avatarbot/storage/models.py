@@ -160,6 +160,8 @@ class Agent(TimestampMixin, Base):
         ForeignKey("digital_humans.id", ondelete="SET NULL")
     )
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # MCP tool servers: [{name, transport, command?, args?, env?, url?, headers?, tools?}]
+    mcp_servers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
 
 
 class ConversationMessage(Base):

@@ -155,6 +155,19 @@ def test_agent_and_schedule_created_in_ui_show_over_rest(
     ).wait_for()
     edited = httpx.get(f"{console_url}/api/v1/agents/weather_bot", headers=headers).json()
     assert edited["description"] == "Short weather reports"
+    # MCP servers as a JSON list: bad JSON is refused in the form, secrets come back masked.
+    page.locator(
+        "[data-testid=agents-list] tr[data-name=weather_bot] button", has_text="Edit"
+    ).click()
+    form.locator("textarea[name=mcp_servers]").fill("[oops")
+    form.locator("button[type=submit]", has_text="Save").click()
+    form.locator(".error-text", has_text="not a JSON list").wait_for()
+    server = '{"name": "wx", "transport": "http", "url": "http://127.0.0.1:9/mcp", "headers": {"X-Key": "k-1"}}'
+    form.locator("textarea[name=mcp_servers]").fill(f"[{server}]")
+    form.locator("button[type=submit]", has_text="Save").click()
+    form.locator("h2", has_text="New agent").wait_for()
+    edited = httpx.get(f"{console_url}/api/v1/agents/weather_bot", headers=headers).json()
+    assert edited["mcp_servers"][0]["headers"] == {"X-Key": "********"}
 
     page.goto(f"{console_url}/#/schedules")
     form = page.locator("[data-testid=schedule-form]")

@@ -43,22 +43,3 @@ class Brain(Protocol):
     async def summarize(self, previous_summary: str, messages: list[dict[str, str]]) -> str | None:
         """Condense old turns for memory; None means "just drop them"."""
         ...
-
-
-def choose_brain_kind(agent_brain: str, settings: Settings) -> str:
-    """'llm' or 'rules' for an agent's brain setting ('auto' picks llm only when configured)."""
-    if agent_brain == "rules":
-        return "rules"
-    if settings.llm.enabled:
-        return "llm"
-    return "rules"  # 'llm' without a configured server falls back rather than failing every chat
-
-
-def build_brain(kind: str, settings: Settings) -> Brain:
-    if kind == "llm":
-        from avatarbot.agents.brains.llm import LLMBrain
-
-        return LLMBrain(settings.llm)
-    from avatarbot.agents.brains.rules import RulesBrain
-
-    return RulesBrain()

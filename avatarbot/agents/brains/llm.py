@@ -66,9 +66,18 @@ class LLMBrain:
         texts: list[str] = []
         async with self._client() as client:
             for step in range(1, limit + 1):
-                text, calls = await self._complete(
-                    client, messages, tools, ctx.emit, separate=bool(texts)
-                )
+                try:
+                    text, calls = await self._complete(
+                        client, messages, tools, ctx.emit, separate=bool(texts)
+                    )
+                except ExternalServiceError:
+                    if not _drop_tool_images(messages):
+                        raise
+                    # A text-only model refuses image parts: go on with the tools' text alone.
+                    logger.info("the model refused the tools' images; retrying without them")
+                    text, calls = await self._complete(
+                        client, messages, tools, ctx.emit, separate=bool(texts)
+                    )
                 if text:
                     texts.append(text)
                 if not calls:
@@ -87,11 +96,18 @@ class LLMBrain:
                         ],
                     }
                 )
+                images: list[dict[str, Any]] = []
                 for call in calls:
                     outcome = await self._run_tool(ctx, call)
                     messages.append(
                         {"role": "tool", "tool_call_id": call.id, "content": outcome.for_model()}
                     )
+                    images.extend(_image_parts(outcome))
+                if images:
+                    # Tool messages carry text only; images the tools returned follow as a
+                    # user message, the way OpenAI-compatible servers accept them.
+                    text_part = {"type": "text", "text": "(images returned by the tools above)"}
+                    messages.append({"role": "user", "content": [text_part, *images]})
         logger.info("agent %s: tool loop stopped at the limit of %d steps", ctx.agent.name, limit)
         note = _limit_note(ctx, limit)
         await stream_text(ctx, ("\n\n" if texts else "") + note)
@@ -214,6 +230,18 @@ class _translated_errors:
                 f"the language model call failed ({type(exc).__name__})"
             ) from None
         return False
+
+
+def _drop_tool_images(messages: list[dict[str, Any]]) -> bool:
+    kept = [m for m in messages if not (m["role"] == "user" and isinstance(m["content"], list))]
+    dropped = len(kept) != len(messages)
+    messages[:] = kept
+    return dropped
+
+
+def _image_parts(outcome: ToolOutcome) -> list[dict[str, Any]]:
+    urls = getattr(outcome.result, "image_urls", None) if outcome.ok else None
+    return [{"type": "image_url", "image_url": {"url": u}} for u in (urls() if urls else [])]
 
 
 def _system_prompt(ctx: BrainContext) -> str:

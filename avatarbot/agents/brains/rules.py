@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from avatarbot.agents.brains.base import BrainContext, BrainResult
+from avatarbot.agents.brains.tool_command import run_tool_command
 from avatarbot.agents.knowledge.intent import match_knowledge_question, render_knowledge
 from avatarbot.agents.tools.toolbox import ToolOutcome
 
@@ -156,6 +157,10 @@ class RulesBrain:
     name = "rules"
 
     async def respond(self, ctx: BrainContext) -> BrainResult:
+        if (direct := await run_tool_command(ctx)) is not None:  # "/tool <name> {json}"
+            answer = direct if isinstance(direct, str) else _render(direct, ctx.language == "zh")
+            await stream_text(ctx, answer)
+            return BrainResult(text=answer, steps=1, meta={"intent": "tool"})
         intent = match_intent(ctx.text)
         if intent is not None and intent.tool in ctx.toolbox.blocked:
             intent = None
@@ -221,6 +226,14 @@ class RulesBrain:
         if plugin_tools:
             names = ", ".join(t.name for t in plugin_tools[:8])
             lines.append(f"• 插件工具：{names}" if zh else f"• plugin tools: {names}")
+        mcp_tools = [t.name for t in ctx.toolbox.allowed() if t.source.startswith("mcp:")]
+        if mcp_tools:
+            names = ", ".join(mcp_tools[:8])
+            lines.append(
+                f"• MCP 工具（/tool 工具名 {{JSON 参数}}）：{names}"
+                if zh
+                else f"• MCP tools (/tool <name> {{json}}): {names}"
+            )
         if ctx.settings.llm.enabled is False:
             lines.append(
                 "想自由对话？配置一个 OpenAI 兼容的大模型：设置 AVATARBOT_LLM__BASE_URL、"

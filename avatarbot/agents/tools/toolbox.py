@@ -29,6 +29,7 @@ CAPABILITY_WORDS = {
     "voice": ("make audio", "生成语音"),
     "plugins": ("use plugin tools", "使用插件工具"),
     "schedule": ("schedule reports", "创建定时任务"),
+    "mcp": ("use MCP server tools", "使用 MCP 工具"),
 }
 _SUFFIX_KINDS = {
     ".mp4": ReplyKind.VIDEO,
@@ -60,6 +61,8 @@ class ToolOutcome:
     def for_model(self) -> str:
         """The tool message content an LLM sees (JSON, bounded)."""
         body: Any = {"error": self.error} if not self.ok else self.result
+        if self.ok and hasattr(body, "for_model"):  # MCP results: text, images sent apart
+            body = body.for_model()
         text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
         if len(text) > MAX_RESULT_CHARS:
             text = text[:MAX_RESULT_CHARS] + "…(truncated)"
@@ -97,8 +100,11 @@ class Toolbox:
         emit: EventSink | None = None,
         language: str = "en",
         blocked: frozenset[str] = frozenset(),
+        unavailable: dict[str, str] | None = None,
     ) -> None:
         self.agent = agent
+        # Why a name is missing ("srv__tool", or "srv__" for a whole MCP server that is down).
+        self.unavailable = dict(unavailable or {})
         self.blocked = blocked  # tools not offered in this context at all
         self.language = language
         self._emit = emit
@@ -129,6 +135,12 @@ class Toolbox:
         original = {v: k for k, v in self._llm_names.items()}.get(name)
         return self._tools.get(original) if original else None
 
+    def why_unavailable(self, name: str) -> str | None:
+        if name in self.unavailable:
+            return self.unavailable[name]
+        prefixes = (k for k in self.unavailable if k.endswith("__") and name.startswith(k))
+        return next((self.unavailable[k] for k in prefixes), None)
+
     def llm_schemas(self) -> list[dict[str, Any]]:
         """OpenAI `tools` entries for the allowed tools (names made [a-zA-Z0-9_-] safe)."""
         return [
@@ -152,7 +164,8 @@ class Toolbox:
             {"type": "tool_call", "name": tool.name if tool else name, "arguments": arguments}
         )
         if tool is None:
-            outcome = ToolOutcome(name, ok=False, error=f"unknown tool {name!r}")
+            why = self.why_unavailable(name) or f"unknown tool {name!r}"
+            outcome = ToolOutcome(name, ok=False, error=why)
         elif tool.name in self.blocked:
             outcome = ToolOutcome(tool.name, ok=False, error=f"{tool.name} is not available here")
         elif (cap := self.missing_capability(tool)) is not None:

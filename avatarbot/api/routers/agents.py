@@ -26,6 +26,7 @@ class AgentCreate(BaseModel):
     description: str = Field("", max_length=2000)
     config: dict[str, Any] = Field(default_factory=dict)
     digital_human_id: str | None = None
+    mcp_servers: list[dict[str, Any]] = Field(default_factory=list, max_length=16)
 
 
 class AgentUpdate(BaseModel):
@@ -35,6 +36,7 @@ class AgentUpdate(BaseModel):
     description: str | None = Field(None, max_length=2000)
     config: dict[str, Any] | None = None
     digital_human_id: str | None = None
+    mcp_servers: list[dict[str, Any]] | None = Field(None, max_length=16)
 
 
 class AgentPublic(BaseModel):
@@ -47,6 +49,7 @@ class AgentPublic(BaseModel):
     config: dict[str, Any]
     digital_human_id: str | None
     is_default: bool
+    mcp_servers: list[dict[str, Any]] = Field(default_factory=list)  # env/header values masked
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -62,8 +65,8 @@ def _manager(services: ServicesDep) -> AgentManager:
 
 
 @router.post("/create", response_model=AgentPublic, status_code=status.HTTP_201_CREATED)
-async def create_agent(body: AgentCreate, _user: SuperUser, services: ServicesDep) -> AgentPublic:
-    """Create an agent: name, system prompt, capabilities (video, voice, plugins, schedule)."""
+async def create_agent(body: AgentCreate, user: SuperUser, services: ServicesDep) -> AgentPublic:
+    """Create an agent: name, system prompt, capabilities, brain, MCP servers."""
     agent = await _manager(services).create_agent(
         body.name,
         body.prompt,
@@ -72,6 +75,8 @@ async def create_agent(body: AgentCreate, _user: SuperUser, services: ServicesDe
         description=body.description,
         config=body.config,
         digital_human_id=body.digital_human_id,
+        mcp_servers=body.mcp_servers,
+        allow_stdio=user.is_superuser,
     )
     return AgentPublic.of(agent)
 
@@ -89,11 +94,23 @@ async def read_agent(name: str, _user: CurrentUser, services: ServicesDep) -> Ag
     return AgentPublic.of(agent)
 
 
+@router.get("/{name}/tools")
+async def read_agent_tools(name: str, _user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    """Every tool of the agent with its source (builtin, plugin:<name>, mcp:<server>)."""
+    from avatarbot.agents.tools.catalog import tool_catalog
+
+    manager = _manager(services)
+    agent = await manager.get_agent(name)
+    if agent is None:
+        raise NotFound(f"agent {name!r} not found")
+    return await tool_catalog(manager, agent)
+
+
 @router.put("/{name}", response_model=AgentPublic)
 async def update_agent(
-    name: str, body: AgentUpdate, _user: SuperUser, services: ServicesDep
+    name: str, body: AgentUpdate, user: SuperUser, services: ServicesDep
 ) -> AgentPublic:
-    """Change any of prompt, capabilities, brain, description, config, digital_human_id."""
+    """Change any of prompt, capabilities, brain, description, config, digital_human_id, mcp_servers."""
     agent = await _manager(services).update_agent(
         name,
         body.prompt,
@@ -102,6 +119,8 @@ async def update_agent(
         description=body.description,
         config=body.config,
         digital_human_id=body.digital_human_id,
+        mcp_servers=body.mcp_servers,
+        allow_stdio=user.is_superuser,
     )
     return AgentPublic.of(agent)
 

@@ -181,7 +181,7 @@ class FeishuClient:
             "content": json.dumps(content, ensure_ascii=False),
         }
         if uuid:
-            body["uuid"] = uuid[:50]
+            body["uuid"] = _platform_uuid(uuid)
         data = await self.call(
             "POST",
             "/open-apis/im/v1/messages",
@@ -207,7 +207,7 @@ class FeishuClient:
         if reply_in_thread:
             body["reply_in_thread"] = True
         if uuid:
-            body["uuid"] = uuid[:50]
+            body["uuid"] = _platform_uuid(uuid)
         data = await self.call(
             "POST", f"/open-apis/im/v1/messages/{message_id}/reply", json_body=body
         )
@@ -232,3 +232,13 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     if "bot" in data and "data" not in data:
         data["data"] = {"bot": data["bot"]}
     return data
+
+
+def _platform_uuid(key: str) -> str:
+    """Feishu keeps 50 characters of a uuid. Longer keys are hashed, not cut: cutting made
+    "schedule:<id>:<time>:0" and ":1" (a report's text and its video) the same message."""
+    if len(key) <= 50:
+        return key
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:50]

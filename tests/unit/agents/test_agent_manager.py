@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from avatarbot.agents.manager import AgentManager
+from avatarbot.agents.profile import KNOWN_CAPABILITIES
 from avatarbot.bot.types import Channel, IncomingMessage, ReplyKind
 from avatarbot.errors import Conflict, InvalidInput, NotFound
 from avatarbot.services import Services
@@ -48,7 +49,10 @@ async def test_default_agent_exists_on_start(manager: AgentManager) -> None:
     assert await manager.list_agents() == ["assistant"]
     agent = await manager.get_agent("assistant")
     assert agent is not None and agent.is_default
-    assert set(agent.capabilities) == {"video", "voice", "plugins", "schedule", "knowledge"}
+    # Every known capability (video, voice, plugins, schedule, knowledge, mcp).
+    assert (
+        set(agent.capabilities) == set(KNOWN_CAPABILITIES) >= {"video", "voice", "knowledge", "mcp"}
+    )
     assert "视频" in agent.prompt and "video" in agent.prompt
     with pytest.raises(Conflict):
         await manager.delete_agent("assistant")

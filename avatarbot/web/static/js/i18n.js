@@ -42,6 +42,7 @@ const en = {
 
   "agents.list": "Agents", "agents.new": "New agent", "agents.edit": "Edit agent", "agents.prompt": "System prompt",
   "agents.capabilities": "Capabilities", "agents.brain": "Brain", "agents.default": "default",
+  "agents.mcpServers": "MCP servers (JSON list; ******** keeps a stored secret)", "agents.mcpBadJson": "MCP servers: not a JSON list",
 
   "humans.list": "Digital humans", "humans.new": "New digital human", "humans.portrait": "Portrait",
   "humans.portraitHint": "A front-facing photo (JPEG, PNG, WebP) or a short video of the person (mp4, mov, webm, up to 60 s); one face.", "humans.video": "video", "humans.voice": "Voice",
@@ -123,6 +124,7 @@ const zh = {
 
   "agents.list": "智能体列表", "agents.new": "新建智能体", "agents.edit": "编辑智能体", "agents.prompt": "系统提示词",
   "agents.capabilities": "能力", "agents.brain": "大脑", "agents.default": "默认",
+  "agents.mcpServers": "MCP 服务器（JSON 列表；******** 表示保留已存的密钥）", "agents.mcpBadJson": "MCP 服务器：不是有效的 JSON 列表",
 
   "humans.list": "数字人列表", "humans.new": "新建数字人", "humans.portrait": "人像照片",
   "humans.portraitHint": "正面照片（JPEG、PNG、WebP）或本人的短视频（mp4、mov、webm，不超过 60 秒）；只含一张人脸。", "humans.video": "视频", "humans.voice": "声音",

@@ -6,7 +6,7 @@ import { say as knowledgeWord, showKnowledge } from "./agent_knowledge.js";
 import { busy, errorText, field, formValues, h, notAvailable, select, table, toast } from "../ui.js";
 
 // The agents domain knows these; plugin-provided ones an agent already has are kept as extra boxes.
-const CAPABILITIES = ["video", "voice", "plugins", "schedule", "knowledge"];
+const CAPABILITIES = ["video", "voice", "plugins", "schedule", "knowledge", "mcp"];
 
 const listOf = (answer) => answer.items ?? answer.data ?? answer;
 
@@ -35,19 +35,29 @@ export async function render(view) {
       h("input", { type: "checkbox", name: "capabilities", value: c, checked: caps.has(c), dataset: { group: "1" } }), c)));
     const brain = select("brain", [["auto", "auto"], ["rules", "rules"], ["llm", "llm"]], agent?.brain || "auto");
     const human = select("digital_human_id", [["", t("chat.defaultHuman")], ...humans.map((d) => [d.id, d.name])], agent?.digital_human_id || "");
+    // [{name, transport: "stdio"|"http"|"sse", command?, args?, env?, url?, headers?, tools?}]
+    const mcp = h("textarea.mono", { name: "mcp_servers", rows: 4, dataset: { testid: "agent-mcp" },
+      text: JSON.stringify(agent?.mcp_servers ?? [], null, 2) });
     const error = h("p.error-text");
     const submit = h("button.btn", { type: "submit", text: t(agent ? "common.save" : "common.create") });
     const form = h("form", { dataset: { testid: "agent-form" } },
       h("h2", { text: t(agent ? "agents.edit" : "agents.new") }),
       field("common.name", name), field("common.description", description), field("agents.prompt", prompt),
       h("div.field", {}, h("span.small.muted", { text: t("agents.capabilities") }), checks),
-      field("agents.brain", brain), field("chat.human", human), error,
+      field("agents.brain", brain), field("chat.human", human), field("agents.mcpServers", mcp), error,
       h("div.row", {}, submit, agent ? h("button.btn.secondary", { type: "button", text: t("common.cancel"), on: { click: () => drawForm() } }) : null));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       error.textContent = "";
       const body = formValues(form);
       body.digital_human_id ||= null;
+      try {
+        body.mcp_servers = JSON.parse(body.mcp_servers.trim() || "[]");
+        if (!Array.isArray(body.mcp_servers)) throw new TypeError("not a list");
+      } catch {
+        error.textContent = t("agents.mcpBadJson");
+        return;
+      }
       submit.disabled = true;
       try {
         if (editing) await api(`/agents/${encodeURIComponent(editing.name)}`, { method: "PUT", json: body });
