@@ -68,8 +68,10 @@ def render(
         _fail("give exactly one of --text or --audio")
     from tqdm import tqdm
 
+    from avatarbot.pipeline.bootstrap import bootstrap_from_environment
     from avatarbot.pipeline.generator import VideoGenerator
 
+    settings = bootstrap_from_environment()  # the same backends as the server and workers
     bar = (
         None
         if quiet
@@ -85,9 +87,7 @@ def render(
             bar.update(max(0.0, percent - bar.n))
 
     if mode is None:  # the same default the chats use
-        from avatarbot.config import Settings
-
-        mode = Settings().pipeline.default_mode
+        mode = settings.pipeline.default_mode
     try:
         gen = VideoGenerator(size=size, animator=backend, enhancer=enhancer, seed=seed)
         opts = {"mode": mode, "progress": progress, "max_bytes": max_bytes}
@@ -151,8 +151,10 @@ def bench_pipeline(
     """TTS -> MP4 timings per stage, real-time factor and peak RSS."""
     import tempfile
 
+    from avatarbot.pipeline.bootstrap import bootstrap_from_environment
     from avatarbot.pipeline.generator import VideoGenerator
 
+    bootstrap_from_environment()
     rows = []
     gen = VideoGenerator(mode=mode)
     with tempfile.TemporaryDirectory(prefix="avatarbot-bench-") as tmp:

@@ -49,6 +49,9 @@ class GenerateRequest(BaseModel):
     digital_human_id: str | None = None
     mode: str | None = None
     voice: str | None = Field(default=None, max_length=100)
+    # Backends: "auto" lets the mode choose (GET /health says what it picks and why).
+    animator: str = Field(default="auto", max_length=50)
+    enhancer: str = Field(default="auto", max_length=50)
 
 
 class GenerateResponse(BaseModel):
@@ -156,6 +159,8 @@ async def generate_video(
         mode=body.mode,
         voice=body.voice,
         user_id=user.id,
+        animator=body.animator,
+        enhancer=body.enhancer,
     )
     return _accepted(task.id, task.status.value)
 
@@ -170,6 +175,8 @@ async def generate_video_from_audio(
     audio: Annotated[UploadFile, File(description="Speech: wav, mp3, ogg, m4a, amr, ...")],
     digital_human_id: Annotated[str | None, Form()] = None,
     mode: Annotated[str | None, Form()] = None,
+    animator: Annotated[str, Form(max_length=50)] = "auto",
+    enhancer: Annotated[str, Form(max_length=50)] = "auto",
 ) -> GenerateResponse:
     """Start a video of a digital human lip-syncing an uploaded recording."""
     if digital_human_id:
@@ -191,6 +198,8 @@ async def generate_video_from_audio(
             mode=mode,
             user_id=user.id,
             name=f"audio: {audio.filename or path.name}"[:60],
+            animator=animator,
+            enhancer=enhancer,
         )
     except BaseException:
         await asyncio.to_thread(path.unlink, True)  # no orphan upload without a task

@@ -92,7 +92,8 @@ class Wav2LipAnimator:
         path = self.resolve_checkpoint()
         if path is None:
             raise BackendUnavailable(f"wav2lip: {self.availability().reason}")
-        return self._network.get(f"wav2lip:{path}", path, lambda: load_runner(path, self.device))
+        device = self._network.device(self.device)  # "auto": the ModelManager's pick
+        return self._network.get(f"wav2lip:{path}", path, lambda: load_runner(path, device))
 
     def animate(self, job: AnimationJob) -> Iterator[np.ndarray]:
         n_frames = job.track.n_frames
