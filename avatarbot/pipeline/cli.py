@@ -110,6 +110,11 @@ def render(
         f"{result.size_bytes / 1024:.0f} KiB  rendered in {t['total'] / 1000:.2f} s "
         f"(RTF {t['total'] / 1000 / max(result.duration, 1e-3):.2f})"
     )
+    skipped = "; ".join(f"{name} skipped: {why}" for name, why in result.skipped.items())
+    typer.echo(
+        f"{result.mode.value}: animator {result.animator}, enhancer {result.enhancer}"
+        + (f" ({skipped})" if skipped else "")
+    )
 
 
 def _speech_of_length(seconds: float):  # type: ignore[no-untyped-def]

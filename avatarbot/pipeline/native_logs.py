@@ -21,13 +21,15 @@ from collections.abc import Iterator
 # Set before mediapipe / TensorFlow Lite are imported: only then are they read.
 NATIVE_LOG_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR"}
 
-# Lines written by native logging, never by us: glog/absl "I0000 00:00:…", TFLite "INFO: …".
+# Lines written by native logging, never by us: glog/absl "W0000 00:00:… file.cc:12] …",
+# TFLite "INFO: Created TensorFlow Lite …". Matched anywhere in a line, to its end: a progress
+# bar redrawn with "\r" and no newline may sit in front of one.
 NOISE = re.compile(
-    rb"^(?:[IWE]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\]"
+    rb"(?:[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\]"
     rb"|INFO: Created TensorFlow Lite"
-    rb"|WARNING: All log messages before absl::InitializeLog\(\)"
     rb"|INFO: Initialized TensorFlow Lite runtime"
-    rb"|(?:WARNING|INFO):absl:)"
+    rb"|WARNING: All log messages before absl::InitializeLog\(\)"
+    rb"|(?:WARNING|INFO):absl:)[^\n]*(?:\n|$)"
 )
 
 _lock = threading.Lock()
@@ -44,8 +46,7 @@ def configure_native_logging() -> None:
 
 def filter_noise(data: bytes) -> bytes:
     """`data` without the lines native logging wrote."""
-    kept = [line for line in data.splitlines(keepends=True) if not NOISE.match(line)]
-    return b"".join(kept)
+    return NOISE.sub(b"", data)
 
 
 @contextlib.contextmanager
