@@ -35,46 +35,53 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
-    """module -> avatarbot modules it imports (a `from pkg import name` of a submodule counts)."""
+class _Imports(ast.NodeVisitor):
+    """The avatarbot modules one module imports (skipping `if TYPE_CHECKING:` blocks)."""
 
-    def resolve(name: str) -> str | None:
-        while name and name not in modules:
+    def __init__(self, modules: dict[str, Path], package: str) -> None:
+        self.modules = modules
+        self.package = package
+        self.found: set[str] = set()
+
+    def resolve(self, name: str) -> str | None:
+        while name and name not in self.modules:
             name = name.rpartition(".")[0]
         return name or None
 
+    def visit_If(self, node: ast.If) -> None:
+        if _is_type_checking(node.test):
+            for child in node.orelse:
+                self.visit(child)
+            return
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if (found := self.resolve(alias.name)) is not None:
+                self.found.add(found)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        base = node.module or ""
+        if node.level:
+            parts = self.package.split(".")
+            anchor = parts[: len(parts) - (node.level - 1)]
+            base = ".".join([*anchor, *([node.module] if node.module else [])])
+        for alias in node.names:
+            sub = f"{base}.{alias.name}"  # `from pkg import submodule` imports the submodule
+            found = sub if sub in self.modules else self.resolve(base)
+            if found is not None:
+                self.found.add(found)
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> avatarbot modules it imports."""
     graph: dict[str, set[str]] = {}
     for module, path in modules.items():
-        deps: set[str] = set()
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-
-        class Visitor(ast.NodeVisitor):
-            def visit_If(self, node: ast.If) -> None:
-                if _is_type_checking(node.test):
-                    for child in node.orelse:
-                        self.visit(child)
-                    return
-                self.generic_visit(node)
-
-            def visit_Import(self, node: ast.Import) -> None:
-                for alias in node.names:
-                    if (found := resolve(alias.name)) is not None:
-                        deps.add(found)
-
-            def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                    base = ".".join([*anchor, *([node.module] if node.module else [])])
-                for alias in node.names:
-                    sub = f"{base}.{alias.name}"
-                    found = sub if sub in modules else resolve(base)
-                    if found is not None:
-                        deps.add(found)
-
-        Visitor().visit(ast.parse(path.read_text(encoding="utf-8")))
+        visitor = _Imports(modules, package)
+        visitor.visit(ast.parse(path.read_text(encoding="utf-8")))
         # Importing a submodule runs its parent packages first: not a circle by itself.
-        graph[module] = {d for d in deps if d != module and not module.startswith(d + ".")}
+        graph[module] = {d for d in visitor.found if d != module and not module.startswith(d + ".")}
     return graph
 
 
