@@ -3,7 +3,7 @@
 #
 #   scripts/gpu-check.sh                      # CUDA, checkpoints with random weights
 #   scripts/gpu-check.sh --models data/models # the real files (wav2lip/, gfpgan/)
-#   scripts/gpu-check.sh --device cpu --frames 8 --faces 1 --seconds 0.2
+#   scripts/gpu-check.sh --device cpu --frames 8 --faces 1 --no-warmup
 #
 # Needs the neural extra (torch). Extra arguments go to `python -m avatarbot.pipeline.gpu_check`.
 set -euo pipefail

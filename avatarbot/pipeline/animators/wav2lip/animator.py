@@ -109,7 +109,8 @@ class Wav2LipAnimator:
         windows = mel_windows(melspectrogram(wav), n_frames, job.fps)[:, None]  # (N,1,80,16)
         for start in range(0, n_frames, self.batch_size):
             mel = windows[start : start + self.batch_size]
-            faces = np.broadcast_to(face, (len(mel), *face.shape))
-            preds = runner.predict(mel, np.ascontiguousarray(faces))
+            # A real (writable) batch: a 1-frame broadcast view is read-only, and torch warns.
+            faces = np.repeat(face[None], len(mel), axis=0)
+            preds = runner.predict(mel, faces)
             for pred in preds:
                 yield facemod.paste_back(portrait, pred, coords, mask)
