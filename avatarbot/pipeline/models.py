@@ -208,8 +208,12 @@ class ModelManager:
         self._release_accelerator_memory()
 
     # ---- loaded models (LRU by memory budget) ------------------------------------------
-    def get_loaded(self, key: str, loader: Callable[[], Any], size_bytes: int) -> Any:
-        """Return the cached object for `key`, loading it (and evicting LRU ones) when needed."""
+    def get_loaded(
+        self, key: str, loader: Callable[[], Any], size_bytes: int | Callable[[Any], int]
+    ) -> Any:
+        """Return the cached object for `key`, loading it (and evicting LRU ones) when needed.
+
+        `size_bytes` may be a function of the loaded object (its measured size)."""
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
@@ -217,7 +221,8 @@ class ModelManager:
                 return self._loaded[key][0]
             obj = loader()
             self.loads += 1
-            self._loaded[key] = (obj, int(size_bytes))
+            size = size_bytes(obj) if callable(size_bytes) else size_bytes
+            self._loaded[key] = (obj, int(size))
             evicted = False
             while self._loaded_bytes() > self.max_cache_bytes and len(self._loaded) > 1:
                 self._loaded.popitem(last=False)
@@ -356,6 +361,19 @@ def disk_usage_ok(path: Path, needed_bytes: int) -> bool:
     return shutil.disk_usage(target).free > needed_bytes * 1.1
 
 
+def network_bytes(runner: Any, fallback: int) -> int:
+    """Memory a loaded torch network holds (parameters + buffers); else `fallback` (the file
+    size: an ONNX session, or a checkpoint whose optimizer state is not loaded anyway)."""
+    module = getattr(runner, "module", None)
+    tensors = getattr(module, "parameters", None), getattr(module, "buffers", None)
+    if not all(callable(t) for t in tensors):
+        return fallback
+    total = 0
+    for get in tensors:
+        total += sum(t.numel() * t.element_size() for t in get())  # type: ignore[misc]
+    return total or fallback
+
+
 class NetworkSlot:
     """Where a neural backend keeps its loaded network.
 
@@ -377,7 +395,10 @@ class NetworkSlot:
 
     def get(self, key: str, path: Path, load: Callable[[], Any]) -> Any:
         if self.model_cache is not None:
-            return self.model_cache.get_loaded(key, load, path.stat().st_size)
+            file_bytes = path.stat().st_size
+            return self.model_cache.get_loaded(
+                key, load, lambda net: network_bytes(net, file_bytes)
+            )
         with self._lock:
             if self._network is None:
                 self._network = load()

@@ -84,6 +84,9 @@ def test_renders_share_the_loaded_network_through_the_model_manager(
     manager = runtime.models
     assert manager.loads == 1 and manager.hits >= 1  # loaded once, then served from the LRU
     assert [k.split(":")[0] for k in manager.loaded_keys()] == ["wav2lip"]
+    # Charged at what the network holds (manifest: 145,283,548 B of fp32 weights and
+    # buffers), not at the file, whose optimizer state is never loaded.
+    assert manager.get_cache_stats()["loaded_bytes"] == 145_283_548
     assert manager.known_device() in {"cpu", "cuda", "mps"}  # "auto", picked at first load
 
 
