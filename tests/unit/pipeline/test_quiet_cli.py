@@ -74,3 +74,20 @@ def test_the_filter_drops_native_chatter_and_keeps_the_rest(capfd: pytest.Captur
         os.write(2, b"a line of ours\n")
     err = capfd.readouterr().err
     assert err == "a line of ours\n"
+
+
+def test_agent_chat_renders_its_video_in_process(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    env.update(
+        AVATARBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        AVATARBOT_AUTH__SECRET_KEY="cli-test-secret-0123456789abcdef0123",
+        AVATARBOT_PIPELINE__VIDEO_SIZE="128",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "avatarbot", "agent", "chat", "make a video saying hi", "--wait"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    # The video handler is there (the bootstrap registered it), and the render was quiet.
+    assert re.search(r"-> completed \S+\.mp4", run.stdout), run.stdout
+    assert not NATIVE_CHATTER.search(run.stderr), run.stderr
