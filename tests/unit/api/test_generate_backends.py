@@ -17,6 +17,16 @@ def settings(tmp_path) -> Settings:
     return make_settings(tmp_path, pipeline={"video_size": 128})  # small: fast renders
 
 
+@pytest.fixture(autouse=True)
+def real_video_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline's own handler, whatever stand-in an earlier test left registered."""
+    from avatarbot.jobs import handlers
+    from avatarbot.pipeline.video_task import run_video_generation
+    from avatarbot.storage.models import TaskType
+
+    monkeypatch.setitem(handlers._HANDLERS, TaskType.VIDEO_GENERATION, run_video_generation)
+
+
 async def _finished(client: httpx.AsyncClient, app: Any, headers: dict, task_id: str) -> dict:
     await app.state.services.executor.wait(task_id, timeout=120)
     r = await client.get(f"/api/v1/tasks/{task_id}", headers=headers)
