@@ -28,6 +28,7 @@ from avatarbot.integrations.wiring import start_channels, stop_channels, webhook
 from avatarbot.jobs.executor import JobExecutor, LocalExecutor
 from avatarbot.jobs.progress import LocalProgressBus, ProgressBus
 from avatarbot.logging_setup import configure_logging, request_id_var
+from avatarbot.pipeline.bootstrap import bootstrap_pipeline
 from avatarbot.services import Services
 from avatarbot.storage import migrate
 from avatarbot.storage.db import Database
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 async def build_services(config: ConfigManager, *, run_migrations: bool = True) -> Services:
     settings = config.settings
     settings.ensure_dirs()
+    # Backends, job handlers and the ModelManager: the same in every process (lazy, cheap).
+    bootstrap_pipeline(settings)
     if run_migrations:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     db = Database(settings.database_url)
@@ -142,9 +145,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(config, run_migrations=run_migrations)
-        from avatarbot.pipeline.neural import register_neural_backends
-
-        register_neural_backends(config.settings)  # lazy factories: nothing heavy loads here
         app.state.services = services
         await start_services(services)
         await start_channels(services)

@@ -105,6 +105,8 @@ class PipelineSettings(BaseModel):
     max_text_chars: int = 5000
     max_upload_mb: int = 20
     commercial_use: bool = False  # refuse non-commercial model licences when true
+    device: str = "auto"  # neural backends: auto (cuda -> mps -> cpu) | cpu | cuda | cuda:N | mps
+    model_memory_gb: float = 4.0  # loaded networks kept per process (LRU) up to this size
     wav2lip_checkpoint: str = ""
     gfpgan_checkpoint: str = ""
     sadtalker_dir: str = ""

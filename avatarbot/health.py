@@ -50,11 +50,14 @@ def _channel_status(services: Services, name: str, configured: bool) -> dict[str
 
 
 def _pipeline_status(services: Services) -> dict[str, Any]:
-    """CPU defaults are always there; neural backends say what they lack ("unavailable: …")."""
+    """CPU defaults are always there; neural backends say what they lack ("unavailable: …");
+    "modes" says which backends serve each mode here and why a better one was skipped."""
+    from avatarbot.pipeline.bootstrap import pipeline_health
     from avatarbot.pipeline.neural_status import neural_backend_status
 
     return {
         "status": "ok",
         "default": {"tts": "espeak", "animator": "procedural", "enhancer": "detail"},
         "neural": neural_backend_status(services.settings),
+        **pipeline_health(),
     }

@@ -78,10 +78,14 @@ class _WorkerState:
 
     def __init__(self) -> None:
         from avatarbot.jobs.redis_progress import RedisProgressBus
+        from avatarbot.pipeline.bootstrap import bootstrap_pipeline
         from avatarbot.storage.db import Database
 
         self.pid = os.getpid()
         self.settings = Settings()
+        # After the fork: backends, job handlers and this process's ModelManager (whose
+        # loaded networks all tasks of the process share; CUDA must start after a fork).
+        bootstrap_pipeline(self.settings)
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.db = Database(self.settings.database_url)

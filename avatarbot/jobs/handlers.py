@@ -34,14 +34,17 @@ def register_handler(task_type: TaskType, handler: JobHandler) -> None:
     _HANDLERS[task_type] = handler
 
 
+def has_handler(task_type: TaskType) -> bool:
+    return task_type in _HANDLERS
+
+
 def get_handler(task_type: TaskType) -> JobHandler:
-    _load_builtin_handlers()
+    # The pipeline's handlers are registered by the process's pipeline bootstrap
+    # (avatarbot.pipeline.bootstrap); jobs/ never imports the pipeline itself.
     try:
         return _HANDLERS[task_type]
     except KeyError:
-        raise LookupError(f"no handler registered for task type {task_type.value}") from None
-
-
-def _load_builtin_handlers() -> None:
-    # Imported here, not at module import, so that `import avatarbot.jobs` stays light.
-    from avatarbot.pipeline import tasks  # noqa: F401  (registers video/voice handlers)
+        raise LookupError(
+            f"no handler registered for task type {task_type.value} "
+            "(the process did not run the pipeline bootstrap)"
+        ) from None

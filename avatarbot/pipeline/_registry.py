@@ -82,6 +82,17 @@ class BackendRegistry(Generic[T]):
         except Exception as exc:
             return Availability.no(f"{entry.name}: availability check failed: {exc}")
 
+    def names(self) -> list[str]:
+        """Registered names in auto order (builds nothing)."""
+        return [e.name for e in self._ordered()]
+
+    def availability_of(self, name: str) -> Availability | None:
+        """Whether `name` can run here; None when nobody registered that name."""
+        for entry in self._ordered():
+            if entry.name == name:
+                return self.availability(entry)
+        return None
+
     def list(self) -> list[tuple[str, Availability]]:
         return [(e.name, self.availability(e)) for e in self._ordered()]
 

@@ -77,8 +77,10 @@ def render(
         _fail("give exactly one of --text or --audio")
     from tqdm import tqdm
 
+    from avatarbot.pipeline.bootstrap import bootstrap_from_environment
     from avatarbot.pipeline.generator import VideoGenerator
 
+    settings = bootstrap_from_environment()  # the same backends as the server and workers
     bar = (
         None
         if quiet
@@ -93,12 +95,9 @@ def render(
             bar.set_postfix_str(message)
             bar.update(max(0.0, percent - bar.n))
 
-    if mode is None or framing is None:  # the same defaults the chats use
-        from avatarbot.config import Settings
-
-        pipe = Settings().pipeline
-        mode = mode or pipe.default_mode
-        framing = framing or pipe.framing
+    # The same defaults the chats use.
+    mode = mode or settings.pipeline.default_mode
+    framing = framing or settings.pipeline.framing
     try:
         gen = VideoGenerator(
             size=size, animator=backend, enhancer=enhancer, framing=framing, seed=seed
@@ -122,6 +121,11 @@ def render(
         f"{result.path}  {result.duration:.2f} s  {result.width}x{result.height}  "
         f"{result.size_bytes / 1024:.0f} KiB  rendered in {t['total'] / 1000:.2f} s "
         f"(RTF {t['total'] / 1000 / max(result.duration, 1e-3):.2f})"
+    )
+    skipped = "; ".join(f"{name} skipped: {why}" for name, why in result.skipped.items())
+    typer.echo(
+        f"{result.mode.value}: animator {result.animator}, enhancer {result.enhancer}"
+        + (f" ({skipped})" if skipped else "")
     )
 
 
@@ -168,8 +172,10 @@ def bench_pipeline(
     import tempfile
 
     from avatarbot.pipeline import bench
+    from avatarbot.pipeline.bootstrap import bootstrap_from_environment
     from avatarbot.pipeline.generator import VideoGenerator
 
+    bootstrap_from_environment()
     rows = []
     gen = VideoGenerator(mode=mode)
     with tempfile.TemporaryDirectory(prefix="avatarbot-bench-") as tmp:

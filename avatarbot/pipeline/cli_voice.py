@@ -15,6 +15,15 @@ from avatarbot.errors import AvatarbotError
 voice_app = typer.Typer(help="Text to speech and audio clean-up.", no_args_is_help=True)
 
 
+@voice_app.callback()
+def _bootstrap() -> None:
+    """Text to speech and audio clean-up."""
+    # Every voice command sees the same TTS backends as the server and workers.
+    from avatarbot.pipeline.bootstrap import bootstrap_from_environment
+
+    bootstrap_from_environment()
+
+
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)

@@ -131,14 +131,21 @@ def portrait_from_bytes(data: bytes, size: int = DEFAULT_SIZE) -> Portrait:
 def _detect_landmarks(image_bgr: np.ndarray) -> list[np.ndarray]:
     """All faces' landmarks (pixel coords) found by FaceMesh in static-image mode."""
     import cv2
-    from mediapipe.python.solutions import face_mesh
+
+    from avatarbot.pipeline.native_logs import quiet_native_stderr
 
     h, w = image_bgr.shape[:2]
     rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-    with face_mesh.FaceMesh(
-        static_image_mode=True, refine_landmarks=True, max_num_faces=2, min_detection_confidence=0.5
-    ) as mesh:
-        result = mesh.process(rgb)
+    with quiet_native_stderr():  # mediapipe's C++ and TFLite logs: not for the terminal
+        from mediapipe.python.solutions import face_mesh
+
+        with face_mesh.FaceMesh(
+            static_image_mode=True,
+            refine_landmarks=True,
+            max_num_faces=2,
+            min_detection_confidence=0.5,
+        ) as mesh:
+            result = mesh.process(rgb)
     faces = []
     for face in result.multi_face_landmarks or []:
         pts = np.array([(lm.x * w, lm.y * h) for lm in face.landmark], dtype=np.float32)

@@ -50,6 +50,7 @@ class GenerationResult:
     enhancer: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     reencoded: bool = False
+    skipped: dict[str, str] = field(default_factory=dict)  # better backend -> why not used
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -70,6 +71,7 @@ class GenerationResult:
             "enhancer": self.enhancer,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "reencoded": self.reencoded,
+            "skipped_backends": dict(self.skipped),
         }
 
 
@@ -247,6 +249,7 @@ class VideoGenerator:
     ) -> GenerationResult:
         from avatarbot.pipeline import mux
         from avatarbot.pipeline.animators import get_animator
+        from avatarbot.pipeline.backend_choice import choose_backends
         from avatarbot.pipeline.enhancers import get_enhancer
         from avatarbot.pipeline.visemes import mouth_track
 
@@ -267,10 +270,12 @@ class VideoGenerator:
         timings["analyse"] = (time.perf_counter() - t0) * 1000
         _report(progress, "analyse", 15.0, "portrait ready")
 
-        anim: Animator = get_animator(animator or self.animator_name)
-        enh: Enhancer | None = None
-        if the_mode.enhanced:
-            enh = get_enhancer(enhancer or self.enhancer_name)
+        # The mode picks the backends (backend_choice's table); named ones are used as asked.
+        choice = choose_backends(
+            the_mode, animator or self.animator_name, enhancer or self.enhancer_name
+        )
+        anim: Animator = get_animator(choice.animator)
+        enh: Enhancer | None = get_enhancer(choice.enhancer) if the_mode.enhanced else None
         n = track.n_frames
         if video:
             from avatarbot.pipeline.animators.video_loop import animate_video
@@ -353,6 +358,7 @@ class VideoGenerator:
             enhancer=enh.name if enh is not None else "none",
             timings_ms=timings,
             reencoded=result.reencoded,
+            skipped=choice.skipped,
         )
 
 

@@ -53,7 +53,11 @@ class ModelManager:
         self._paths: dict[str, Path] = {k: Path(v) for k, v in (paths or {}).items()}
         self._loaded: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         self._lock = threading.RLock()
-        self._device = self._pick_device() if device == "auto" else device
+        # "auto" is resolved on first use: picking imports torch, which server start-up avoids.
+        self._device: str | None = None if device == "auto" else device
+        self.loads = 0  # networks loaded (misses) and ...
+        self.hits = 0  # ... requests served from the LRU, for /health and tests
+        self.evictions = 0
         for info in catalogue:
             self.register_model(info)
 
@@ -204,17 +208,25 @@ class ModelManager:
         self._release_accelerator_memory()
 
     # ---- loaded models (LRU by memory budget) ------------------------------------------
-    def get_loaded(self, key: str, loader: Callable[[], Any], size_bytes: int) -> Any:
-        """Return the cached object for `key`, loading it (and evicting LRU ones) when needed."""
+    def get_loaded(
+        self, key: str, loader: Callable[[], Any], size_bytes: int | Callable[[Any], int]
+    ) -> Any:
+        """Return the cached object for `key`, loading it (and evicting LRU ones) when needed.
+
+        `size_bytes` may be a function of the loaded object (its measured size)."""
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
+                self.hits += 1
                 return self._loaded[key][0]
             obj = loader()
-            self._loaded[key] = (obj, int(size_bytes))
+            self.loads += 1
+            size = size_bytes(obj) if callable(size_bytes) else size_bytes
+            self._loaded[key] = (obj, int(size))
             evicted = False
             while self._loaded_bytes() > self.max_cache_bytes and len(self._loaded) > 1:
                 self._loaded.popitem(last=False)
+                self.evictions += 1
                 evicted = True
         if evicted:
             self._release_accelerator_memory()
@@ -245,11 +257,26 @@ class ModelManager:
                 "loaded_models": list(self._loaded),
                 "loaded_bytes": self._loaded_bytes(),
                 "max_cache_bytes": self.max_cache_bytes,
+                "loads": self.loads,
+                "hits": self.hits,
+                "evictions": self.evictions,
             }
 
     # ---- device ------------------------------------------------------------------------
     def get_device(self) -> str:
+        """The device networks load on: the configured one, or cuda -> mps -> cpu ("auto")."""
+        with self._lock:
+            if self._device is None:
+                self._device = self._pick_device()
+            return self._device
+
+    def known_device(self) -> str | None:
+        """The device if already picked; None while "auto" waits for the first load."""
         return self._device
+
+    def resolve_device(self, device: str) -> str:
+        """A backend's own device setting, with "auto" meaning this manager's device."""
+        return self.get_device() if device in ("", "auto") else device
 
     def set_device(self, device: str) -> None:
         if device not in {"cpu", "cuda", "mps"} and not device.startswith("cuda:"):
@@ -265,21 +292,14 @@ class ModelManager:
         return torch
 
     def _pick_device(self) -> str:
-        torch = self._torch()
-        if torch is not None:
-            if torch.cuda.is_available():
-                return "cuda"
-            mps = getattr(torch.backends, "mps", None)
-            if mps is not None and mps.is_available():
-                return "mps"
-        return "cpu"
+        return pick_device()
 
     def get_device_info(self) -> dict[str, Any]:
         import psutil
 
         mem = psutil.virtual_memory()
         info: dict[str, Any] = {
-            "device": self._device,
+            "device": self.get_device(),
             "cpu_count": psutil.cpu_count(),
             "ram_total_mb": mem.total // 2**20,
             "ram_available_mb": mem.available // 2**20,
@@ -315,6 +335,20 @@ class ModelManager:
             torch.cuda.empty_cache()
 
 
+def pick_device() -> str:
+    """cuda, else mps, else cpu (cpu when torch is not installed)."""
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def _version_key(version: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in version.split("."))
 
@@ -325,6 +359,19 @@ def disk_usage_ok(path: Path, needed_bytes: int) -> bool:
     while not target.exists():
         target = target.parent
     return shutil.disk_usage(target).free > needed_bytes * 1.1
+
+
+def network_bytes(runner: Any, fallback: int) -> int:
+    """Memory a loaded torch network holds (parameters + buffers); else `fallback` (the file
+    size: an ONNX session, or a checkpoint whose optimizer state is not loaded anyway)."""
+    module = getattr(runner, "module", None)
+    tensors = getattr(module, "parameters", None), getattr(module, "buffers", None)
+    if not all(callable(t) for t in tensors):
+        return fallback
+    total = 0
+    for get in tensors:
+        total += sum(t.numel() * t.element_size() for t in get())  # type: ignore[misc]
+    return total or fallback
 
 
 class NetworkSlot:
@@ -338,9 +385,20 @@ class NetworkSlot:
         self._network: Any = None
         self._lock = threading.Lock()
 
+    def device(self, device: str) -> str:
+        """Resolve a backend's device setting: "auto" -> the manager's pick (cuda, mps, cpu)."""
+        if device not in ("", "auto"):
+            return device
+        if self.model_cache is not None:
+            return str(self.model_cache.get_device())
+        return pick_device()
+
     def get(self, key: str, path: Path, load: Callable[[], Any]) -> Any:
         if self.model_cache is not None:
-            return self.model_cache.get_loaded(key, load, path.stat().st_size)
+            file_bytes = path.stat().st_size
+            return self.model_cache.get_loaded(
+                key, load, lambda net: network_bytes(net, file_bytes)
+            )
         with self._lock:
             if self._network is None:
                 self._network = load()

@@ -231,16 +231,17 @@ def extract_cover(path: str | os.PathLike[str], at: str = "mid") -> bytes:
     """A JPEG of the first or middle frame (Feishu wants a cover image for video messages)."""
     info = probe(path)
     t = 0.0 if at == "first" else max(0.0, info.duration / 2)
-    cmd = [
-        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-ss", f"{t:.3f}", "-i", str(path),
-        "-frames:v", "1", "-q:v", "3", "-f", "image2pipe", "-vcodec", "mjpeg", "pipe:1",
-    ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
-    if done.returncode != 0 or not done.stdout.startswith(b"\xff\xd8"):
-        raise EncodeError(
-            f"could not extract a cover: {done.stderr.decode(errors='replace')[-300:]}"
-        )
-    return done.stdout
+    # A clip of a frame or two has no frame at its middle: then the first one.
+    for start in dict.fromkeys((t, 0.0)):
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-ss", f"{start:.3f}",
+            "-i", str(path), "-frames:v", "1", "-q:v", "3", "-f", "image2pipe",
+            "-vcodec", "mjpeg", "pipe:1",
+        ]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
+        if done.returncode == 0 and done.stdout.startswith(b"\xff\xd8"):
+            return done.stdout
+    raise EncodeError(f"could not extract a cover: {done.stderr.decode(errors='replace')[-300:]}")
 
 
 def encode_frames(

@@ -1,7 +1,9 @@
-"""Wire the neural backends into the stage registries (call once at start-up).
+"""Wire the neural backends into the stage registries.
 
-    from avatarbot.pipeline.neural import register_neural_backends
-    register_neural_backends(settings)          # or a DATA_DIR path
+Processes call it through the pipeline bootstrap (avatarbot.pipeline.bootstrap), which also
+hands in the process's ModelManager so loaded networks live in its LRU:
+
+    register_neural_backends(settings, model_cache=manager)   # or a DATA_DIR path
 
 Factories are lazy: nothing heavy is imported until a backend is asked for, and each backend's
 availability() names the missing file or package, so "auto" falls through to the CPU defaults.
@@ -12,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from avatarbot.pipeline.neural_status import _data_dir_of, neural_backend_status, pipeline_setting
+from avatarbot.pipeline.backend_settings import data_dir_of, pipeline_setting
+from avatarbot.pipeline.neural_status import neural_backend_status
 
 __all__ = ["neural_backend_status", "register_neural_backends"]
 
@@ -21,13 +24,13 @@ def _device(settings: Any) -> str:
     return str(pipeline_setting(settings, "device", "cpu"))
 
 
-def register_neural_backends(settings_or_data_dir: Any) -> None:
+def register_neural_backends(settings_or_data_dir: Any, *, model_cache: Any = None) -> None:
     from avatarbot.pipeline.animators import register_animator
     from avatarbot.pipeline.enhancers import register_enhancer
     from avatarbot.pipeline.tts import register_tts_backend
 
     settings = settings_or_data_dir
-    data_dir: Path = _data_dir_of(settings)
+    data_dir: Path = data_dir_of(settings)
     models = data_dir / "models"
     commercial = bool(pipeline_setting(settings, "commercial_use", False))
 
@@ -38,6 +41,7 @@ def register_neural_backends(settings_or_data_dir: Any) -> None:
             models,
             checkpoint=pipeline_setting(settings, "wav2lip_checkpoint"),
             device=_device(settings),
+            model_cache=model_cache,
         )
         return (
             _LicenceGuard(animator, "Wav2Lip weights are non-commercial")
@@ -57,6 +61,7 @@ def register_neural_backends(settings_or_data_dir: Any) -> None:
             models,
             checkpoint=pipeline_setting(settings, "gfpgan_checkpoint"),
             device=_device(settings),
+            model_cache=model_cache,
         )
 
     def make_piper() -> Any:

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from avatarbot.pipeline.backend_settings import data_dir_of as _data_dir_of
+from avatarbot.pipeline.backend_settings import pipeline_setting
 from avatarbot.pipeline.types import Availability
 
-
-def _data_dir_of(settings_or_data_dir: Any) -> Path:
-    if isinstance(settings_or_data_dir, str | os.PathLike):
-        return Path(settings_or_data_dir)
-    return Path(settings_or_data_dir.data_dir)
-
-
-def pipeline_setting(settings: Any, name: str, default: Any = None) -> Any:
-    """settings.pipeline.<name> (the app's Settings), else settings.<name>, else default.
-
-    A plain data-dir path carries no settings: every lookup gives the default. Empty strings
-    count as unset, so `wav2lip_checkpoint: ""` means "use the cache layout".
-    """
-    if settings is None or isinstance(settings, str | os.PathLike):
-        return default
-    for holder in (getattr(settings, "pipeline", None), settings):
-        value = getattr(holder, name, None) if holder is not None else None
-        if value not in (None, ""):
-            return value
-    return default
+__all__ = ["NON_COMMERCIAL", "neural_backend_status", "pipeline_setting"]
 
 
 def _probes(settings: Any, data_dir: Path) -> dict[str, Callable[[], Availability]]:

@@ -7,15 +7,17 @@ handler itself never touches the database and runs the same in a thread or a Cel
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from avatarbot.errors import InvalidInput, NotFound
 from avatarbot.jobs import service as task_service
 from avatarbot.pipeline.types import Mode
-from avatarbot.services import Services
 from avatarbot.storage.models import DigitalHuman, Task, TaskType, VoiceProfile
+
+if TYPE_CHECKING:  # type-only: services -> jobs -> handlers would import back
+    from avatarbot.services import Services
 
 WECOM_MAX_VIDEO_BYTES = 10 * 1024 * 1024
 FEISHU_MAX_VIDEO_BYTES = 30 * 1024 * 1024
@@ -79,12 +81,22 @@ async def create_video_task(
     max_bytes: int | None = None,
     name: str = "",
     extra: dict[str, Any] | None = None,
+    animator: str | None = None,
+    enhancer: str | None = None,
 ) -> Task:
     """Validate a video request, store it as a pending Task and hand it to the executor."""
+    from avatarbot.pipeline.backend_choice import check_backend_name
+
     settings = services.settings
     if audio_path is None:
         text = validate_text(text, settings.pipeline.max_text_chars)
     chosen_mode = validate_mode(mode, settings.pipeline.default_mode)
+    # Unknown names are the caller's mistake (422) now; a known backend that lacks its files
+    # here may still be present on the worker that runs the task.
+    backends = {
+        "animator": check_backend_name("animator", animator),
+        "enhancer": check_backend_name("enhancer", enhancer),
+    }
     async with services.db.session() as session:
         if digital_human_id:
             human = await session.get(DigitalHuman, digital_human_id)
@@ -113,6 +125,8 @@ async def create_video_task(
             "voice_params": voice_params,
             "max_bytes": max_bytes,
             "size": settings.pipeline.video_size,
+            # "auto" is left out: the worker's pipeline.*_backend setting then applies.
+            **{k: v for k, v in backends.items() if v != "auto"},
             **(extra or {}),
         }
         task = await task_service.create(

@@ -11,8 +11,7 @@ import threading
 from typing import Any
 
 from avatarbot.errors import InvalidInput
-from avatarbot.jobs.handlers import JobContext, register_handler
-from avatarbot.storage.models import TaskType
+from avatarbot.jobs.handlers import JobContext
 
 _face_caches: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -78,6 +77,3 @@ def run_video_generation(ctx: JobContext) -> dict[str, Any]:
     cover = out.with_suffix(".jpg")
     cover.write_bytes(extract_cover(out))
     return {**result.as_dict(), "cover_path": str(cover), "duration_s": round(result.duration, 3)}
-
-
-register_handler(TaskType.VIDEO_GENERATION, run_video_generation)

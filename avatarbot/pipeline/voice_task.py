@@ -7,12 +7,14 @@ executor runs in a worker thread (or a Celery worker), writing DATA_DIR/media/vo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avatarbot.errors import Cancelled, InvalidInput, NotFound
-from avatarbot.jobs.handlers import JobContext, register_handler
-from avatarbot.services import Services
+from avatarbot.jobs.handlers import JobContext
 from avatarbot.storage.models import Task, TaskType, VoiceProfile
+
+if TYPE_CHECKING:  # type-only: services -> jobs -> handlers would import back
+    from avatarbot.services import Services
 
 # Output format -> file extension (".ogg" for opus, which is what players and the task
 # result endpoint recognise).
@@ -51,9 +53,6 @@ def run_voice_synthesis(ctx: JobContext) -> dict[str, Any]:
         "backend": synth.backend_name,
         "language": speech.language,
     }
-
-
-register_handler(TaskType.VOICE_SYNTHESIS, run_voice_synthesis)
 
 
 async def create_voice_task(

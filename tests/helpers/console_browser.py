@@ -212,6 +212,8 @@ def real_video_pipeline() -> bool:
 
     if os.environ.get("CONSOLE_E2E_FAKE_VIDEO") == "1":
         return False
+    import avatarbot.pipeline.tasks  # noqa: F401  (registers the real handlers, if any)
+
     try:
         get_handler(TaskType.VIDEO_GENERATION)
     except LookupError:

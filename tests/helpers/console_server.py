@@ -70,6 +70,8 @@ def render_test_mp4(ctx: JobContext) -> dict[str, Any]:
 def use_stand_in_pipeline() -> bool:
     if os.environ.get("CONSOLE_E2E_FAKE_VIDEO") == "1":
         return True
+    import avatarbot.pipeline.tasks  # noqa: F401  (registers the real handlers, if any)
+
     try:
         get_handler(TaskType.VIDEO_GENERATION)
     except LookupError:

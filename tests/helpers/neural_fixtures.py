@@ -62,3 +62,20 @@ def write_mp4(frames: list[np.ndarray], audio: np.ndarray, sample_rate: int, pat
     ]  # fmt: skip
     subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True, timeout=120)
     return path
+
+
+def official_models(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """wav2lip/wav2lip_gan.pth and gfpgan/GFPGANv1.4.pth in the official layouts (random
+    weights), written once per test session and shared by the tests that link them."""
+    from avatarbot.pipeline.gpu_check import write_official_checkpoints
+
+    return write_official_checkpoints(tmp_path_factory.getbasetemp() / "official-models")
+
+
+def link_models(models: Path, data_dir: Path) -> Path:
+    """DATA_DIR/models/<backend> -> the shared generated checkpoints (no 500 MB copies)."""
+    target = data_dir / "models"
+    target.mkdir(parents=True, exist_ok=True)
+    for backend in ("wav2lip", "gfpgan"):
+        (target / backend).symlink_to(models / backend, target_is_directory=True)
+    return data_dir

@@ -59,6 +59,10 @@ class GenerateRequest(BaseModel):
         "config); full: the whole picture; portrait: always crop",
     )
 
+    # Backends: "auto" lets the mode choose (GET /health says what it picks and why).
+    animator: str = Field(default="auto", max_length=50)
+    enhancer: str = Field(default="auto", max_length=50)
+
 
 class GenerateResponse(BaseModel):
     task_id: str
@@ -193,6 +197,8 @@ async def generate_video(
         voice=body.voice,
         user_id=user.id,
         extra={"framing": body.framing} if body.framing else None,
+        animator=body.animator,
+        enhancer=body.enhancer,
     )
     return _accepted(task.id, task.status.value)
 
@@ -208,6 +214,8 @@ async def generate_video_from_audio(
     digital_human_id: Annotated[str | None, Form()] = None,
     mode: Annotated[str | None, Form()] = None,
     framing: Annotated[Literal["auto", "full", "portrait"] | None, Form()] = None,
+    animator: Annotated[str, Form(max_length=50)] = "auto",
+    enhancer: Annotated[str, Form(max_length=50)] = "auto",
 ) -> GenerateResponse:
     """Start a video of a digital human lip-syncing an uploaded recording."""
     if digital_human_id:
@@ -230,6 +238,8 @@ async def generate_video_from_audio(
             user_id=user.id,
             name=f"audio: {audio.filename or path.name}"[:60],
             extra={"framing": framing} if framing else None,
+            animator=animator,
+            enhancer=enhancer,
         )
     except BaseException:
         await asyncio.to_thread(path.unlink, True)  # no orphan upload without a task

@@ -41,6 +41,15 @@ def register_animator(
     )
 
 
+def animator_names() -> list[str]:
+    return _registry.names()
+
+
+def animator_availability(name: str) -> Availability | None:
+    """Whether the named animator can run here; None for a name nobody registered."""
+    return _registry.availability_of(name)
+
+
 def list_animators() -> list[tuple[str, Availability]]:
     return _registry.list()
 
@@ -49,4 +58,10 @@ def get_animator(name: str | None = "auto") -> Animator:
     return _registry.get(name)
 
 
-__all__ = ["get_animator", "list_animators", "register_animator"]
+__all__ = [
+    "animator_availability",
+    "animator_names",
+    "get_animator",
+    "list_animators",
+    "register_animator",
+]

@@ -241,7 +241,8 @@ def smooth_noise(
 def head_motion(track_openness: np.ndarray, fps: int, rng: np.random.Generator) -> np.ndarray:
     """(n, 4) rotation degrees, dx, dy (fraction of face height), scale for each frame."""
     n = len(track_openness)
-    kernel = np.ones(max(1, fps // 3), dtype=np.float32)
+    # Never longer than the clip: np.convolve("same") returns the longer of the two.
+    kernel = np.ones(max(1, min(n, fps // 3)), dtype=np.float32)
     energy = (
         np.convolve(track_openness, kernel / kernel.sum(), mode="same") if n else track_openness
     )

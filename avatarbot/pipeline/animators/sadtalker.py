@@ -79,7 +79,7 @@ class SadTalkerAnimator:
 
     @classmethod
     def from_settings(cls, settings: Any, data_dir: str | Path) -> SadTalkerAnimator:
-        from avatarbot.pipeline.neural_status import pipeline_setting
+        from avatarbot.pipeline.backend_settings import pipeline_setting
 
         base = Path(data_dir) / "models" / "sadtalker"
 

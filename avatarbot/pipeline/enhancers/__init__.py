@@ -38,6 +38,15 @@ def register_enhancer(
     )
 
 
+def enhancer_names() -> list[str]:
+    return _registry.names()
+
+
+def enhancer_availability(name: str) -> Availability | None:
+    """Whether the named enhancer can run here; None for a name nobody registered."""
+    return _registry.availability_of(name)
+
+
 def list_enhancers() -> list[tuple[str, Availability]]:
     return _registry.list()
 
@@ -48,4 +57,10 @@ def get_enhancer(name: str | None = "auto") -> Enhancer | None:
     return _registry.get(name)
 
 
-__all__ = ["get_enhancer", "list_enhancers", "register_enhancer"]
+__all__ = [
+    "enhancer_availability",
+    "enhancer_names",
+    "get_enhancer",
+    "list_enhancers",
+    "register_enhancer",
+]

@@ -57,6 +57,11 @@ def register_tts_backend(
     _registry.register(factory, name=backend_name, priority=priority)
 
 
+def tts_backend_names() -> list[str]:
+    """Registered names in auto order (builds nothing)."""
+    return _registry.names()
+
+
 def list_tts_backends() -> list[tuple[str, Availability]]:
     """Every registered backend in auto order, with whether it can run here."""
     return _registry.list()
@@ -83,4 +88,5 @@ __all__ = [
     "get_tts_backend",
     "list_tts_backends",
     "register_tts_backend",
+    "tts_backend_names",
 ]

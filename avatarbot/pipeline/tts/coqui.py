@@ -51,7 +51,7 @@ class CoquiXTTS:
 
     @classmethod
     def from_settings(cls, settings: Any, data_dir: str | Path) -> CoquiXTTS:
-        from avatarbot.pipeline.neural_status import pipeline_setting
+        from avatarbot.pipeline.backend_settings import pipeline_setting
 
         model_dir = pipeline_setting(settings, "xtts_model_dir") or (
             Path(data_dir) / "models" / "coqui" / "xtts_v2"

@@ -47,7 +47,7 @@ class OpenAISpeechTTS:
 
     @classmethod
     def from_settings(cls, settings: Any) -> OpenAISpeechTTS:
-        from avatarbot.pipeline.neural_status import pipeline_setting
+        from avatarbot.pipeline.backend_settings import pipeline_setting
 
         key = pipeline_setting(settings, "openai_tts_api_key", "")
         key = key.get_secret_value() if hasattr(key, "get_secret_value") else str(key or "")

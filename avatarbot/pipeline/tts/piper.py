@@ -32,7 +32,7 @@ class PiperTTS:
 
     @classmethod
     def from_settings(cls, settings: Any, data_dir: str | Path) -> PiperTTS:
-        from avatarbot.pipeline.neural_status import pipeline_setting
+        from avatarbot.pipeline.backend_settings import pipeline_setting
 
         return cls(
             pipeline_setting(settings, "piper_voice"),

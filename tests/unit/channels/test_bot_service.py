@@ -229,7 +229,6 @@ async def test_video_with_progress_card(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(handlers._HANDLERS, TaskType.VIDEO_GENERATION, fake_video_handler)
-    monkeypatch.setattr(handlers, "_load_builtin_handlers", lambda: None)
     sender = RecordingSender(edits=True)
     services.bot.register_sender("feishu", sender)
     await services.bot.handle_incoming(msg("/video 你好", "v1"))
@@ -250,7 +249,6 @@ async def test_failed_task_reaches_the_user(
         raise InvalidInput("the portrait has no face")
 
     monkeypatch.setitem(handlers._HANDLERS, TaskType.VIDEO_GENERATION, broken)
-    monkeypatch.setattr(handlers, "_load_builtin_handlers", lambda: None)
     await services.bot.handle_incoming(msg("/video hi", "f1"))
     await _wait_for(lambda: any("could not make the video" in t for t in sender.texts()))
     assert "the portrait has no face" in sender.texts()[-1]
@@ -262,7 +260,6 @@ async def test_restart_resumes_delivery_of_unfinished_videos(
     from avatarbot.jobs import service as task_service
 
     monkeypatch.setitem(handlers._HANDLERS, TaskType.VIDEO_GENERATION, fake_video_handler)
-    monkeypatch.setattr(handlers, "_load_builtin_handlers", lambda: None)
     source = {"channel": "feishu", "chat_id": "oc_resume", "chat_type": "p2p", "user_id": "ou_1"}
     async with services.db.session() as session:  # what the previous process left behind
         task = await task_service.create(

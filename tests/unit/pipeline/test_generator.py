@@ -114,11 +114,22 @@ def test_cli_render_and_clean_errors(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "empty" in bad.output
     both = runner.invoke(app, ["render", "-o", str(tmp_path / "c.mp4")])
     assert both.exit_code == 2
-    unknown = runner.invoke(
+    # sadtalker is registered in every process (the pipeline bootstrap): without its checkout
+    # it is unavailable, and the message says what is missing; it is not an unknown name.
+    missing = runner.invoke(
         app,
         ["render", "--text", "hi", "--backend", "sadtalker", "-q", "-o", str(tmp_path / "d.mp4")],
+        env={"AVATARBOT_DATA_DIR": str(tmp_path / "data")},
     )
-    assert unknown.exit_code == 2 and "sadtalker" in unknown.output
+    assert missing.exit_code == 2, missing.output
+    assert "unknown" not in missing.output
+    assert "sadtalker" in missing.output and "missing SadTalker checkout" in missing.output
+    unknown = runner.invoke(
+        app, ["render", "--text", "hi", "--backend", "nosuch", "-q", "-o", str(tmp_path / "e.mp4")]
+    )
+    assert unknown.exit_code == 2 and "unknown animator backend 'nosuch'" in unknown.output
+    assert "wav2lip" in unknown.output  # the known names include the neural backends
+    assert not (tmp_path / "d.mp4").exists() and not (tmp_path / "e.mp4").exists()
 
 
 def test_seed_makes_renders_repeatable(tmp_path: Path) -> None:

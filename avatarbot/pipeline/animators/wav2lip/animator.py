@@ -92,7 +92,8 @@ class Wav2LipAnimator:
         path = self.resolve_checkpoint()
         if path is None:
             raise BackendUnavailable(f"wav2lip: {self.availability().reason}")
-        return self._network.get(f"wav2lip:{path}", path, lambda: load_runner(path, self.device))
+        device = self._network.device(self.device)  # "auto": the ModelManager's pick
+        return self._network.get(f"wav2lip:{path}", path, lambda: load_runner(path, device))
 
     def animate(self, job: AnimationJob) -> Iterator[np.ndarray]:
         n_frames = job.track.n_frames
@@ -108,7 +109,8 @@ class Wav2LipAnimator:
         windows = mel_windows(melspectrogram(wav), n_frames, job.fps)[:, None]  # (N,1,80,16)
         for start in range(0, n_frames, self.batch_size):
             mel = windows[start : start + self.batch_size]
-            faces = np.broadcast_to(face, (len(mel), *face.shape))
-            preds = runner.predict(mel, np.ascontiguousarray(faces))
+            # A real (writable) batch: a 1-frame broadcast view is read-only, and torch warns.
+            faces = np.repeat(face[None], len(mel), axis=0)
+            preds = runner.predict(mel, faces)
             for pred in preds:
                 yield facemod.paste_back(portrait, pred, coords, mask)

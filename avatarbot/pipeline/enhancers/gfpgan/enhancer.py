@@ -108,7 +108,8 @@ class GFPGANEnhancer:
         path = self.resolve_checkpoint()
         if path is None:
             raise BackendUnavailable(f"gfpgan: {self.availability().reason}")
-        return self._network.get(f"gfpgan:{path}", path, lambda: load_runner(path, self.device))
+        device = self._network.device(self.device)  # "auto": the ModelManager's pick
+        return self._network.get(f"gfpgan:{path}", path, lambda: load_runner(path, device))
 
     def enhance(self, frame_bgr: np.ndarray, face_box: tuple[int, int, int, int]) -> np.ndarray:
         import cv2
