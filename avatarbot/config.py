@@ -104,6 +104,12 @@ class BotSettings(BaseModel):
     user_messages_per_minute: int = 20
 
 
+class SchedulerSettings(BaseModel):
+    # Robot/webhook targets must be https on a public address unless this is set (a LAN-only
+    # deployment with an internal robot relay); otherwise schedules could probe the server's network.
+    allow_private_urls: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AVATARBOT_",
@@ -132,6 +138,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     # Keyword arguments given in code (tests, CLI flags): re-applied on every reload.
     _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -204,8 +211,12 @@ class _YamlSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path_str = os.environ.get("AVATARBOT_CONFIG_FILE")
-        path = Path(path_str) if path_str else DEFAULT_YAML_PATH
+        # The sources before this one (kwargs, environment, .env) have already been read: a
+        # config_file named in .env counts too, not only AVATARBOT_CONFIG_FILE in the environment.
+        path_value = self.current_state.get("config_file") or os.environ.get(
+            "AVATARBOT_CONFIG_FILE"
+        )
+        path = Path(path_value) if path_value else DEFAULT_YAML_PATH
         if not path.is_file():
             return {}
         import yaml

@@ -14,10 +14,11 @@ from sqlalchemy import or_, select
 
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
 from avatarbot.api.uploads import read_upload
+from avatarbot.auth.access import Caller, may_use_shared, usable_voice_profile
 from avatarbot.errors import InvalidInput, NotFound, PermissionDenied
 from avatarbot.pipeline import service as pipeline_service
 from avatarbot.storage.base import new_id
-from avatarbot.storage.models import DigitalHuman, User, VoiceProfile
+from avatarbot.storage.models import DigitalHuman, User
 
 router = APIRouter(prefix="/digital-human", tags=["digital humans"])
 
@@ -59,7 +60,7 @@ class GenerateResponse(BaseModel):
 
 
 def _check_access(human: DigitalHuman, user: User) -> None:
-    if human.user_id not in (None, user.id) and not user.is_superuser:
+    if not may_use_shared(human.user_id, Caller.of(user)):
         raise NotFound(f"digital human {human.id} not found")
 
 
@@ -103,8 +104,12 @@ async def create_digital_human(
     """Create a digital human from an uploaded portrait (checked for exactly one face)."""
     settings = services.settings
     mode = pipeline_service.validate_mode(default_mode, settings.pipeline.default_mode)
-    if voice_profile_id and await session.get(VoiceProfile, voice_profile_id) is None:
-        raise InvalidInput(f"voice profile {voice_profile_id} not found")
+    if voice_profile_id:
+        # Someone else's private voice cannot be borrowed: it looks like a missing one.
+        try:
+            await usable_voice_profile(session, voice_profile_id, Caller.of(user))
+        except NotFound:
+            raise InvalidInput(f"voice profile {voice_profile_id} not found") from None
     data = await read_upload(image, max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024)
     # By the bytes, not the declared type: a JPEG sent as image/png was stored as portrait.png.
     suffix = _image_suffix(data)
