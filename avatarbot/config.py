@@ -76,6 +76,7 @@ class PipelineSettings(BaseModel):
     enhancer_backend: str = "auto"
     max_text_chars: int = 5000
     max_upload_mb: int = 20
+    max_image_megapixels: int = 40  # checked from the header, before an image is decoded
     commercial_use: bool = False  # refuse non-commercial model licences when true
     wav2lip_checkpoint: str = ""
     gfpgan_checkpoint: str = ""

@@ -16,6 +16,7 @@ from avatarbot.jobs import service as task_service
 from avatarbot.pipeline.types import Mode
 from avatarbot.services import Services
 from avatarbot.storage.models import DigitalHuman, Task, TaskType, VoiceProfile
+from avatarbot.textnorm import normalize_text
 
 WECOM_MAX_VIDEO_BYTES = 10 * 1024 * 1024
 FEISHU_MAX_VIDEO_BYTES = 30 * 1024 * 1024
@@ -48,7 +49,7 @@ async def ensure_default_digital_human(services: Services) -> DigitalHuman:
 
 
 def validate_text(text: str | None, max_chars: int) -> str:
-    cleaned = (text or "").strip()
+    cleaned = normalize_text(text or "").strip()  # no lone surrogates or controls into TTS
     if not cleaned:
         raise InvalidInput("the text to speak is empty")
     if len(cleaned) > max_chars:

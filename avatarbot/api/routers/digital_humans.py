@@ -17,6 +17,7 @@ from avatarbot.api.uploads import read_upload
 from avatarbot.auth.access import Caller, may_use_shared, usable_voice_profile
 from avatarbot.errors import InvalidInput, NotFound, PermissionDenied
 from avatarbot.pipeline import service as pipeline_service
+from avatarbot.pipeline.image_limits import check_image_bytes
 from avatarbot.storage.base import new_id
 from avatarbot.storage.models import DigitalHuman, User
 
@@ -115,6 +116,7 @@ async def create_digital_human(
     suffix = _image_suffix(data)
     if suffix is None:
         raise InvalidInput("the portrait must be a JPEG, PNG or WebP image")
+    check_image_bytes(data, settings.pipeline.max_image_megapixels)
     human_id = new_id()
     folder = settings.data_dir / "digital_humans" / human_id
     path = folder / f"portrait{suffix}"
@@ -206,12 +208,12 @@ async def generate_video_from_audio(
 def _store_audio(path: Path, data: bytes) -> None:
     """Write the upload and check it decodes, so junk is a 422 now rather than a failed task
     later; a refused file is removed again (blocking: run in a thread)."""
-    from avatarbot.pipeline.audio_io import decode_audio_file
+    from avatarbot.pipeline.upload_checks import check_speech_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     try:
-        decode_audio_file(path, 16000)
+        check_speech_file(path)  # fully decoded, as the render will read it
     except BaseException:
         path.unlink(missing_ok=True)
         raise
