@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from avatarbot.errors import AvatarbotError, NotFound
+from avatarbot.errors import AvatarbotError, NotFound, PermissionDenied
 from avatarbot.services import Services
 from avatarbot.storage.models import DigitalHuman, Task, User, VoiceProfile
 
@@ -39,6 +39,16 @@ class Caller:
 def may_use_shared(owner_id: int | None, caller: Caller) -> bool:
     """Shareable objects: shared ones (owner None), your own, or any for a superuser."""
     return caller.is_superuser or owner_id is None or owner_id == caller.user_id
+
+
+def may_change(owner_id: int | None, caller: Caller) -> bool:
+    """Changing or deleting: your own objects; shared ones (owner None) only for superusers."""
+    return caller.is_superuser or (owner_id is not None and owner_id == caller.user_id)
+
+
+def require_change(owner_id: int | None, caller: Caller, what: str) -> None:
+    if not may_change(owner_id, caller):
+        raise PermissionDenied(f"only an administrator can change the shared {what}")
 
 
 def may_read_private(owner_id: int | None, caller: Caller) -> bool:

@@ -14,7 +14,12 @@ from sqlalchemy import or_, select
 
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
 from avatarbot.api.uploads import read_upload
-from avatarbot.auth.access import Caller, may_use_shared, usable_voice_profile
+from avatarbot.auth.access import (
+    Caller,
+    may_use_shared,
+    require_change,
+    usable_voice_profile,
+)
 from avatarbot.errors import InvalidInput, NotFound, PermissionDenied
 from avatarbot.pipeline import service as pipeline_service
 from avatarbot.pipeline.image_limits import check_image_bytes
@@ -270,6 +275,7 @@ async def delete_digital_human(
     human = await _get_visible(session, human_id, user)
     if human.is_builtin:
         raise PermissionDenied("the built-in digital human cannot be deleted")
+    require_change(human.user_id, Caller.of(user), "digital human")
     folder = services.settings.data_dir / "digital_humans" / human.id
     await session.delete(human)
     await session.commit()

@@ -353,3 +353,58 @@ async def test_private_robot_urls_are_allowed_by_setting_and_checked_again_at_de
                 r = await client.post(f"/api/v1/scheduler/{r.json()['id']}/run", headers=headers)
                 assert r.json()["status"] == "done", r.text
         assert len(robot.received()) == 1
+
+
+async def test_shared_voice_profiles_are_usable_but_not_changeable_by_normal_users(
+    app: Any, client: httpx.AsyncClient, users: dict[str, Any]
+) -> None:
+    shared = VoiceProfile(user_id=None, name="house voice")
+    await _add(app, shared)
+    url = f"/api/v1/voice/profiles/{shared.id}"
+    assert (await client.get(url, headers=users["alice"])).status_code == 200
+    r = await client.put(url, json={"name": "mine now"}, headers=users["alice"])
+    assert r.status_code == 403, r.text
+    assert (await client.delete(url, headers=users["alice"])).status_code == 403
+    r = await client.put(url, json={"name": "house voice 2"}, headers=users["admin"])
+    assert r.status_code == 200 and r.json()["name"] == "house voice 2"
+
+
+async def test_agent_tools_from_a_chat_cannot_pick_users_private_digital_humans(
+    app: Any, users: dict[str, Any], handlers: None, tmp_path: Path
+) -> None:
+    from avatarbot.agents.profile import AgentProfile
+    from avatarbot.agents.tools.builtin import ToolCallContext, builtin_tools
+    from avatarbot.bot.types import Channel, IncomingMessage
+    from avatarbot.errors import NotFound
+
+    private = DigitalHuman(
+        user_id=users["ids"]["alice"], name="alice face", image_path=str(tmp_path / "a.png")
+    )
+    await _add(app, private)
+    agent = AgentProfile(id="a", name="assistant", prompt="", capabilities=["video"])
+
+    def tools(message: IncomingMessage) -> dict[str, Any]:
+        ctx = ToolCallContext(services=app.state.services, agent=agent, message=message)
+        return {t.name: t.handler for t in builtin_tools(ctx)}
+
+    chat = IncomingMessage(channel=Channel.FEISHU, chat_id="oc_1", user_id="ou_x", text="")
+    listed = await tools(chat)["list_digital_humans"]()
+    assert private.id not in {h["id"] for h in listed["digital_humans"]}
+    for wanted in (private.id, "alice face"):
+        with pytest.raises(NotFound):
+            await tools(chat)["make_video"](text="hi", digital_human=wanted)
+    # A web-console frame naming it is checked against the account behind it.
+    web = IncomingMessage(
+        channel=Channel.WEB,
+        chat_id="console",
+        user_id=str(users["ids"]["admin"]),
+        text="",
+        owner_id=users["ids"]["admin"],  # a superuser may
+        raw={"digital_human_id": private.id},
+    )
+    assert (await tools(web)["make_video"](text="hi"))["task_id"]
+    other = IncomingMessage(
+        channel=Channel.WEB, chat_id="c", user_id="9", text="", owner_id=10**6, raw=web.raw
+    )
+    with pytest.raises(NotFound):
+        await tools(other)["make_video"](text="hi")
