@@ -192,3 +192,20 @@ def test_normalize_text_joins_split_pairs_and_drops_controls() -> None:
     assert normalize_text("x\x00y\tz\r\nw\x1b") == "xy\tz\nw"
     msg = IncomingMessage(channel=Channel.FEISHU, chat_id="c", user_id="u", text="hi\udfff")
     msg.text.encode("utf-8")  # never raises again
+
+
+def test_image_processor_plugin_refuses_pixel_bombs_before_decoding(tmp_path: Path) -> None:
+    from avatarbot.errors import InvalidInput
+    from avatarbot.plugins.manager import PluginManager
+
+    manager = PluginManager(tmp_path / "data")
+    try:
+        manager.load_plugin("image_processor")
+        manager.media_dir.mkdir(parents=True, exist_ok=True)
+        (manager.media_dir / "bomb.png").write_bytes(_png(9000, 9000))
+        with pytest.raises(InvalidInput, match="too many pixels"):
+            manager.call_tool(
+                "image_processor.resize", input_path="bomb.png", output_path="r.png", width=100
+            )
+    finally:
+        manager.shutdown()

@@ -34,7 +34,11 @@ class ImageProcessorPlugin(Plugin):
         src = self.context.resolve_path(path, must_exist=True)
         try:
             image = Image.open(src)
-            check_pixels(image)  # from the header, before decoding a pixel bomb
+            try:
+                check_pixels(image)  # from the header, before decoding a pixel bomb
+            except InvalidInput:
+                image.close()
+                raise
             image.load()
         except (UnidentifiedImageError, OSError) as exc:
             raise InvalidInput(f"{Path(path).name} is not a readable image") from exc
