@@ -151,7 +151,13 @@ def handlers() -> Iterator[None]:
 async def server(app: Any) -> AsyncIterator[str]:
     """A real uvicorn on 127.0.0.1 logging like `avatarbot serve` (log_config=None, INFO)."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", log_config=None, log_level="info"
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_config=None,
+        log_level="info",
+        timeout_graceful_shutdown=5,  # a stuck connection cannot hang the teardown
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

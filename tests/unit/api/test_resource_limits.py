@@ -153,7 +153,14 @@ def handlers() -> Iterator[None]:
 
 @pytest.fixture
 async def server(app: Any) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+        timeout_graceful_shutdown=5,  # a stuck connection cannot hang the teardown
+    )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     deadline = asyncio.get_running_loop().time() + 10
