@@ -197,6 +197,22 @@ async def test_ws_agent_frame_cannot_use_another_users_digital_human(
         assert await session.scalar(select(func.count()).select_from(Task)) == 0
 
 
+async def test_ws_progress_of_a_chat_made_task_is_not_shown_to_normal_users(
+    app: Any, server: str, users: dict[str, Any]
+) -> None:
+    chat_task = Task(task_type=TaskType.VIDEO_GENERATION, name="feishu video: private words")
+    await _add(app, chat_task)
+    seen = {}
+    for who in ("alice", "admin"):
+        token = users[who]["Authorization"].split(" ", 1)[1]
+        async with connect(f"ws://{server}/api/v1/ws/progress?token={token}") as ws:
+            assert (await _recv(ws))["type"] == "authenticated"
+            await ws.send(json.dumps({"type": "subscribe", "task_ids": [chat_task.id]}))
+            seen[who] = await _recv(ws)
+    assert seen["alice"] == {"type": "error", "detail": f"task {chat_task.id} not found"}
+    assert seen["admin"]["type"] in ("snapshot", "subscribed")
+
+
 async def test_ws_access_token_never_reaches_the_log(
     server: str, users: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
