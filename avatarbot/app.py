@@ -20,10 +20,11 @@ from avatarbot import __version__
 from avatarbot.api.docs_pages import mount_docs
 from avatarbot.api.main import api_router
 from avatarbot.api.middleware import REQUEST_ID_SCOPE_KEY, Metrics, RequestContextMiddleware
+from avatarbot.auth.access import bearer_is_superuser
 from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.errors import AvatarbotError
-from avatarbot.health import health_report
+from avatarbot.health import health_report, public_health
 from avatarbot.integrations.wiring import start_channels, stop_channels, webhook_router
 from avatarbot.jobs.executor import JobExecutor, LocalExecutor
 from avatarbot.jobs.progress import LocalProgressBus, ProgressBus
@@ -82,7 +83,9 @@ async def start_services(services: Services) -> None:
     from avatarbot.plugins.service import PluginService
 
     settings = services.settings
-    plugins = PluginService(settings.data_dir, media_dir=settings.media_dir)
+    plugins = PluginService(
+        settings.data_dir, media_dir=settings.media_dir, redis_url=settings.redis_url
+    )
     await asyncio.to_thread(plugins.start)
     services.plugins = plugins
     # Agents after plugins: the default agent's tools include the plugins' tools.
@@ -264,7 +267,10 @@ def _add_core_routes(app: FastAPI) -> None:
     @app.get("/health", tags=["meta"], responses={503: {"description": "A component failed"}})
     async def health(request: Request) -> JSONResponse:
         """Status of each component: ok, disabled or error (with a reason)."""
-        report = await health_report(request.app.state.services)
+        services = request.app.state.services
+        report = await health_report(services)
+        if not await bearer_is_superuser(request, services):
+            report = public_health(report)  # paths and URLs only for administrators
         return JSONResponse(report, status_code=200 if report["status"] != "error" else 503)
 
     @app.get("/metrics", include_in_schema=False)

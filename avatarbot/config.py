@@ -104,6 +104,7 @@ class PipelineSettings(BaseModel):
     framing: Literal["auto", "full", "portrait"] = "auto"
     max_text_chars: int = 5000
     max_upload_mb: int = 20
+    max_image_megapixels: int = 40  # checked from the header, before an image is decoded
     commercial_use: bool = False  # refuse non-commercial model licences when true
     device: str = "auto"  # neural backends: auto (cuda -> mps -> cpu) | cpu | cuda | cuda:N | mps
     model_memory_gb: float = 4.0  # loaded networks kept per process (LRU) up to this size
@@ -161,6 +162,12 @@ class BotSettings(BaseModel):
     user_messages_per_minute: int = 20
 
 
+class SchedulerSettings(BaseModel):
+    # Robot/webhook targets must be https on a public address unless this is set (a LAN-only
+    # deployment with an internal robot relay); otherwise schedules could probe the server's network.
+    allow_private_urls: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AVATARBOT_",
@@ -193,6 +200,8 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
 
     mcp: McpSettings = Field(default_factory=McpSettings)
+
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     # Keyword arguments given in code (tests, CLI flags): re-applied on every reload.
     _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -265,8 +274,12 @@ class _YamlSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path_str = os.environ.get("AVATARBOT_CONFIG_FILE")
-        path = Path(path_str) if path_str else DEFAULT_YAML_PATH
+        # The sources before this one (kwargs, environment, .env) have already been read: a
+        # config_file named in .env counts too, not only AVATARBOT_CONFIG_FILE in the environment.
+        path_value = self.current_state.get("config_file") or os.environ.get(
+            "AVATARBOT_CONFIG_FILE"
+        )
+        path = Path(path_value) if path_value else DEFAULT_YAML_PATH
         if not path.is_file():
             return {}
         import yaml

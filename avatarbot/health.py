@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from avatarbot import __version__
@@ -61,3 +62,24 @@ def _pipeline_status(services: Services) -> dict[str, Any]:
         "neural": neural_backend_status(services.settings),
         **pipeline_health(),
     }
+
+
+# URLs (base URLs, webhook hosts) and filesystem paths (data dir, model files) describe the
+# deployment; unauthenticated callers get the status without them.
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\",;)]+")
+_PATH = re.compile(r"(?<![\w:/.])(?:~|\.{1,2})?/[^\s'\",;)]+|\b[A-Za-z]:\\[^\s'\",;)]+")
+
+
+def _hide(text: str) -> str:
+    return _PATH.sub("[hidden]", _URL.sub("[hidden]", text))
+
+
+def public_health(report: Any) -> Any:
+    """The report with every URL and path replaced by "[hidden]" (for non-superusers)."""
+    if isinstance(report, dict):
+        return {key: public_health(value) for key, value in report.items()}
+    if isinstance(report, list):
+        return [public_health(value) for value in report]
+    if isinstance(report, str):
+        return _hide(report)
+    return report

@@ -11,6 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from avatarbot.textnorm import normalize_text
+
 
 class Channel(StrEnum):
     FEISHU = "feishu"
@@ -52,6 +54,12 @@ class IncomingMessage:
     owner_id: int | None = None  # avatarbot user id when known (web console)
     thread_id: str = ""  # a topic thread inside the chat (Feishu): its own conversation
     raw: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every channel builds one of these: the one place where chat text becomes safe
+        # (a lone UTF-16 surrogate broke the first DB write and gave "something went wrong").
+        self.text = normalize_text(self.text)
+        self.user_name = normalize_text(self.user_name)
 
     @property
     def conversation(self) -> str:

@@ -32,7 +32,9 @@ async def start_channels(services: Services) -> None:
 
     bot = BotService(services)
     # Robot senders take an optional target (a webhook is its own destination).
-    bot.robot_sender = lambda url, secret: robot_for_url(url, secret=secret)  # type: ignore[assignment,return-value]
+    bot.robot_sender = lambda url, secret: robot_for_url(  # type: ignore[assignment,return-value]
+        url, secret=secret, allow_private=services.settings.scheduler.allow_private_urls
+    )
     services.bot = bot
     if settings.feishu.enabled:
         from avatarbot.integrations.feishu.channel import FeishuChannel

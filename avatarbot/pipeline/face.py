@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarbot.errors import InvalidInput
+from avatarbot.pipeline.image_limits import check_pixels, load_reduced
 
 DEFAULT_SIZE = 512
 MIN_SIZE = 128
@@ -85,7 +86,8 @@ def decode_image(data: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as img:
             if img.format not in {"JPEG", "PNG", "WEBP", "MPO"}:
                 raise InvalidInput(f"unsupported image format {img.format}; use JPEG, PNG or WebP")
-            img.load()
+            check_pixels(img)  # from the header: a pixel bomb is never decoded
+            img = load_reduced(img)
             img = ImageOps.exif_transpose(img)
             rgb = np.asarray(img.convert("RGB"))
     except InvalidInput:

@@ -15,6 +15,7 @@ from avatarbot.errors import InvalidInput, NotFound
 from avatarbot.jobs import service as task_service
 from avatarbot.pipeline.types import Mode
 from avatarbot.storage.models import DigitalHuman, Task, TaskType, VoiceProfile
+from avatarbot.textnorm import normalize_text
 
 if TYPE_CHECKING:  # type-only: services -> jobs -> handlers would import back
     from avatarbot.services import Services
@@ -50,7 +51,7 @@ async def ensure_default_digital_human(services: Services) -> DigitalHuman:
 
 
 def validate_text(text: str | None, max_chars: int) -> str:
-    cleaned = (text or "").strip()
+    cleaned = normalize_text(text or "").strip()  # no lone surrogates or controls into TTS
     if not cleaned:
         raise InvalidInput("the text to speak is empty")
     if len(cleaned) > max_chars:

@@ -1,25 +1,31 @@
 """Safe extraction of plugin archives (.zip, .whl, .tar.gz): every member is checked first.
 
 Refused before anything is written: absolute paths, `..` components, drive letters,
-symlinks/hardlinks/devices, too many members or too many bytes (zip bombs).
+symlinks/hardlinks/devices, too many members or too many bytes (zip bombs). The sizes an
+archive's directory declares are not trusted while extracting: bytes are counted as they are
+read, and a member that is bigger than declared (or corrupt) is a clear 4xx, never a 500.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from avatarbot.errors import InvalidInput, TooLarge
 from avatarbot.plugins.manifest import find_manifest
 
 MAX_MEMBERS = 5000
 MAX_TOTAL_BYTES = 500 * 1024 * 1024
+CHUNK_BYTES = 1 << 20
+# What a lying or broken member raises from zipfile/tarfile/zlib while it is read.
+_CORRUPT = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,36 @@ def _check_limits(members: list[_Member]) -> None:
         raise TooLarge("archive expands to more than 500 MB")
 
 
+class _Budget:
+    """Bytes left for the whole archive (the declared total may be a lie as well)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_TOTAL_BYTES
+
+
+def _copy_member(src: BinaryIO, target: Path, member: _Member, budget: _Budget) -> None:
+    """Copy one member, stopping as soon as it exceeds its declared size or the budget."""
+    written = 0
+    try:
+        with target.open("wb") as out:
+            while chunk := src.read(CHUNK_BYTES):
+                written += len(chunk)
+                if written > member.size:
+                    raise TooLarge(
+                        f"archive member {member.name!r} is larger than its declared size"
+                    )
+                budget.left -= len(chunk)
+                if budget.left < 0:
+                    raise TooLarge("archive expands to more than 500 MB")
+                out.write(chunk)
+    except _CORRUPT as exc:
+        raise InvalidInput(
+            f"archive member {member.name!r} is corrupt (size or checksum does not match)"
+        ) from exc
+    if written != member.size:
+        raise InvalidInput(f"archive member {member.name!r} is shorter than its declared size")
+
+
 def _write_inside(dest: Path, name: str) -> Path:
     target = (dest / name).resolve()
     if dest.resolve() not in target.parents:
@@ -92,8 +128,13 @@ def _write_inside(dest: Path, name: str) -> Path:
 def safe_extract(archive_path: Path, dest: Path) -> None:
     """Extract into `dest` (an empty folder) after validating every member name and type."""
     dest.mkdir(parents=True, exist_ok=True)
+    budget = _Budget()
     if zipfile.is_zipfile(archive_path):
-        with zipfile.ZipFile(archive_path) as archive:
+        try:
+            archive = zipfile.ZipFile(archive_path)
+        except _CORRUPT as exc:
+            raise InvalidInput("the zip archive is corrupt") from exc
+        with archive:
             members = _zip_members(archive)
             _check_limits(members)
             for info, member in zip(archive.infolist(), members, strict=True):
@@ -102,8 +143,12 @@ def safe_extract(archive_path: Path, dest: Path) -> None:
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, target.open("wb") as out:
-                    shutil.copyfileobj(src, out)
+                try:
+                    src = archive.open(info)
+                except _CORRUPT as exc:
+                    raise InvalidInput(f"archive member {member.name!r} is corrupt") from exc
+                with src:
+                    _copy_member(src, target, member, budget)
         return
     try:
         archive = tarfile.open(archive_path, "r:*")  # noqa: SIM115 - closed below
@@ -118,11 +163,14 @@ def safe_extract(archive_path: Path, dest: Path) -> None:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            src = archive.extractfile(info)
+            try:
+                src = archive.extractfile(info)
+            except _CORRUPT as exc:
+                raise InvalidInput(f"archive member {info.name!r} is corrupt") from exc
             if src is None:
                 raise InvalidInput(f"archive member {info.name!r} cannot be read")
-            with src, target.open("wb") as out:
-                shutil.copyfileobj(src, out)
+            with src:
+                _copy_member(src, target, member, budget)
 
 
 def locate_plugin_root(folder: Path) -> Path:

@@ -30,6 +30,7 @@ class PluginContext:
     media_dir: Path  # shared media folder: tools read and write files here
     logger: logging.Logger
     get_plugin: Callable[[str], Plugin | None] = field(default=lambda _name: None)
+    redis_url: str | None = None  # the app's AVATARBOT_REDIS_URL: shared state when set
 
     def resolve_path(self, path: str, *, must_exist: bool = False) -> Path:
         """A file path a tool was given, confined to media_dir or this plugin's data_dir.

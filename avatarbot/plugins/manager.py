@@ -57,8 +57,10 @@ class PluginManager(ToolAccess):
         builtin_dir: Path | None = BUILTIN_DIR,
         *,
         media_dir: Path | None = None,
+        redis_url: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.redis_url = redis_url
         self.builtin_dir = builtin_dir
         self.plugins_dir = self.data_dir / "plugins"
         self.config_dir = self.data_dir / "plugin_config"
@@ -167,6 +169,7 @@ class PluginManager(ToolAccess):
                 media_dir=self.media_dir,
                 logger=logging.getLogger(f"avatarbot.plugins.{manifest.name}"),
                 get_plugin=self.get_plugin,
+                redis_url=self.redis_url,
             )
             instance.on_load(context)
             if state:

@@ -61,9 +61,10 @@ async def create(*, session: AsyncSession, values: dict[str, Any], user_id: int 
 
 
 async def get(*, session: AsyncSession, schedule_id: str, user_id: int | None = None) -> Schedule:
-    """The schedule; other users' schedules look missing (user_id None = any owner)."""
+    """The schedule; other users' schedules look missing (user_id None = any owner). Chat-made
+    schedules (no owner) are only for callers that may see any owner (superusers)."""
     schedule = await session.get(Schedule, schedule_id)
-    if schedule is None or (user_id is not None and schedule.user_id not in (None, user_id)):
+    if schedule is None or (user_id is not None and schedule.user_id != user_id):
         raise NotFound(f"schedule {schedule_id} not found")
     return schedule
 

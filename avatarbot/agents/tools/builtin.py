@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 
 from avatarbot.agents.profile import AgentProfile
 from avatarbot.agents.tools.schedule import create_schedule
+from avatarbot.auth.access import caller_of, usable_digital_human
 from avatarbot.bot.types import Channel, IncomingMessage
 from avatarbot.errors import NotFound
 from avatarbot.pipeline.service import (
@@ -46,8 +47,10 @@ async def _visible_humans(ctx: ToolCallContext) -> list[DigitalHuman]:
     await ensure_default_digital_human(ctx.services)
     owner = ctx.message.owner_id
     async with ctx.services.db.session() as session:
+        caller = await caller_of(session, owner)
         stmt = select(DigitalHuman).where(DigitalHuman.is_active.is_(True))
-        if owner is not None:
+        # Chat identities (owner None) see only shared digital humans, never users' portraits.
+        if not caller.is_superuser:
             stmt = stmt.where(or_(DigitalHuman.user_id.is_(None), DigitalHuman.user_id == owner))
         rows = await session.scalars(stmt.order_by(DigitalHuman.created_at))
         return list(rows.all())
@@ -57,7 +60,15 @@ async def _resolve_human(ctx: ToolCallContext, wanted: str | None) -> str | None
     if not wanted:
         # The chat's choice (bot binding / web console selector), then the agent's own.
         hinted = ctx.message.raw.get("digital_human_id")
-        return hinted if isinstance(hinted, str) and hinted else ctx.agent.digital_human_id
+        if isinstance(hinted, str) and hinted:
+            if ctx.message.owner_id is not None:
+                # An account's choice (web console): it must be shared or its own. A chat's
+                # binding was set by an administrator and needs no check.
+                async with ctx.services.db.session() as session:
+                    caller = await caller_of(session, ctx.message.owner_id)
+                    await usable_digital_human(session, hinted, caller)
+            return hinted
+        return ctx.agent.digital_human_id
     key = wanted.strip().lower()
     for human in await _visible_humans(ctx):
         if human.id == wanted.strip() or human.name.lower() == key:

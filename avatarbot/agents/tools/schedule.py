@@ -10,9 +10,11 @@ import logging
 import re
 from typing import Any
 
+from avatarbot.auth.access import caller_of
 from avatarbot.bot.types import Channel, IncomingMessage
 from avatarbot.errors import InvalidInput
 from avatarbot.scheduler import service as schedule_service
+from avatarbot.scheduler.target_access import check_target
 from avatarbot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,14 @@ async def create_schedule(
         "target": target if target else default_target(message),
         "enabled": True,
     }
+    # Where the chat may post: its own chat, robots on public hosts; accounts by their rights.
+    async with services.db.session() as session:
+        caller = await caller_of(session, message.owner_id)
+    try:
+        origin: dict[str, Any] | None = default_target(message)
+    except InvalidInput:
+        origin = None  # the web console: no chat of its own
+    await check_target(values["target"], caller=caller, settings=services.settings, origin=origin)
     # The scheduler domain validates every field (cron, timezone, output, target, agent).
     async with services.db.session() as session:
         row = await schedule_service.create(

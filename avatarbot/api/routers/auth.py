@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep, active_user_from_claims
 from avatarbot.auth import service as user_service
 from avatarbot.auth.security import create_token, decode_token
-from avatarbot.errors import PermissionDenied, RateLimited, Unauthorized
+from avatarbot.errors import RateLimited, Unauthorized
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -87,15 +87,12 @@ async def read_auth_status(services: ServicesDep, session: SessionDep) -> AuthSt
 @router.post("/register", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
 async def register(body: UserRegister, services: ServicesDep, session: SessionDep) -> UserPublic:
     """Create an account. The first account becomes superuser; later ones need open registration."""
-    first = await user_service.count(session=session) == 0
-    if not first and not services.settings.auth.open_registration:
-        raise PermissionDenied("registration is closed; ask an administrator for an account")
-    user = await user_service.create(
+    user = await user_service.register(
         session=session,
         email=body.email,
         password=body.password,
         username=body.username,
-        is_superuser=first,
+        open_registration=services.settings.auth.open_registration,
     )
     return UserPublic.model_validate(user)
 

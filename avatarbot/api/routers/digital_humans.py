@@ -14,10 +14,17 @@ from sqlalchemy import or_, select
 
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
 from avatarbot.api.uploads import read_upload
+from avatarbot.auth.access import (
+    Caller,
+    may_use_shared,
+    require_change,
+    usable_voice_profile,
+)
 from avatarbot.errors import InvalidInput, NotFound, PermissionDenied, TooLarge
 from avatarbot.pipeline import service as pipeline_service
+from avatarbot.pipeline.image_limits import check_image_bytes
 from avatarbot.storage.base import new_id
-from avatarbot.storage.models import DigitalHuman, User, VoiceProfile
+from avatarbot.storage.models import DigitalHuman, User
 
 router = APIRouter(prefix="/digital-human", tags=["digital humans"])
 
@@ -72,7 +79,7 @@ class GenerateResponse(BaseModel):
 
 
 def _check_access(human: DigitalHuman, user: User) -> None:
-    if human.user_id not in (None, user.id) and not user.is_superuser:
+    if not may_use_shared(human.user_id, Caller.of(user)):
         raise NotFound(f"digital human {human.id} not found")
 
 
@@ -135,8 +142,12 @@ async def create_digital_human(
 
     settings = services.settings
     mode = pipeline_service.validate_mode(default_mode, settings.pipeline.default_mode)
-    if voice_profile_id and await session.get(VoiceProfile, voice_profile_id) is None:
-        raise InvalidInput(f"voice profile {voice_profile_id} not found")
+    if voice_profile_id:
+        # Someone else's private voice cannot be borrowed: it looks like a missing one.
+        try:
+            await usable_voice_profile(session, voice_profile_id, Caller.of(user))
+        except NotFound:
+            raise InvalidInput(f"voice profile {voice_profile_id} not found") from None
     image_limit = settings.pipeline.max_upload_mb * 1024 * 1024
     data = await read_upload(image, max_bytes=max(image_limit, MAX_VIDEO_BYTES))
     # By the bytes, not the declared type: a JPEG sent as image/png was stored as portrait.png.
@@ -150,6 +161,8 @@ async def create_digital_human(
         raise InvalidInput(
             "the portrait must be a JPEG, PNG or WebP image, or an mp4, mov or webm video"
         )
+    if name_stem == "portrait":
+        check_image_bytes(data, settings.pipeline.max_image_megapixels)
     human_id = new_id()
     folder = settings.data_dir / "digital_humans" / human_id
     path = folder / f"{name_stem}{suffix}"
@@ -250,12 +263,12 @@ async def generate_video_from_audio(
 def _store_audio(path: Path, data: bytes) -> None:
     """Write the upload and check it decodes, so junk is a 422 now rather than a failed task
     later; a refused file is removed again (blocking: run in a thread)."""
-    from avatarbot.pipeline.audio_io import decode_audio_file
+    from avatarbot.pipeline.upload_checks import check_speech_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     try:
-        decode_audio_file(path, 16000)
+        check_speech_file(path)  # fully decoded, as the render will read it
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -315,6 +328,7 @@ async def delete_digital_human(
     human = await _get_visible(session, human_id, user)
     if human.is_builtin:
         raise PermissionDenied("the built-in digital human cannot be deleted")
+    require_change(human.user_id, Caller.of(user), "digital human")
     folder = services.settings.data_dir / "digital_humans" / human.id
     await session.delete(human)
     await session.commit()

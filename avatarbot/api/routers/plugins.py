@@ -98,7 +98,46 @@ async def _save_upload(upload: UploadFile, folder: Path) -> Path:
     return target
 
 
-@router.post("/install")
+# The body is read by hand (multipart *or* JSON), so FastAPI cannot infer it: documented here.
+INSTALL_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "sha256"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "the plugin archive (.zip, .whl or .tar.gz)",
+                    },
+                    "sha256": {
+                        "type": "string",
+                        "pattern": "^[0-9a-fA-F]{64}$",
+                        "description": "SHA-256 of the archive (hex)",
+                    },
+                },
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "a plugin from the synced registry",
+                    }
+                },
+            }
+        },
+    },
+}
+
+
+@router.post("/install", openapi_extra={"requestBody": INSTALL_REQUEST_BODY})
 async def install_plugin(
     request: Request, user: SuperUser, plugins: PluginsDep, session: SessionDep
 ) -> dict[str, Any]:

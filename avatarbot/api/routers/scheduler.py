@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
+from avatarbot.auth.access import Caller
 from avatarbot.errors import BackendUnavailable
 from avatarbot.scheduler import service as schedule_service
+from avatarbot.scheduler.target_access import check_target
 from avatarbot.scheduler.validation import next_runs
 from avatarbot.storage.base import utcnow
 from avatarbot.storage.models import Schedule, ScheduleRun, User
@@ -143,6 +145,7 @@ async def create_schedule(
     """Create a schedule; bad cron, timezone, agent or target -> 422 with the reason."""
     values = body.model_dump()
     values["target"] = body.target.model_dump(exclude_none=True)
+    await check_target(values["target"], caller=Caller.of(user), settings=services.settings)
     schedule = await schedule_service.create(session=session, values=values, user_id=user.id)
     if services.scheduler is not None:
         await services.scheduler.sync()
@@ -195,6 +198,7 @@ async def update_schedule(
     changes = body.model_dump(exclude_none=True)
     if body.target is not None:
         changes["target"] = body.target.model_dump(exclude_none=True)
+        await check_target(changes["target"], caller=Caller.of(user), settings=services.settings)
     schedule = await schedule_service.update(session=session, schedule=schedule, changes=changes)
     if services.scheduler is not None:
         await services.scheduler.sync()

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
+from avatarbot.auth.access import Caller, may_read_task
 from avatarbot.errors import Conflict, NotFound
 from avatarbot.jobs import service as task_service
 from avatarbot.storage.models import Task, TaskStatus, User
@@ -54,8 +55,8 @@ class TaskPublic(BaseModel):
 
 async def _visible_task(session: SessionDep, task_id: str, user: User) -> Task:
     task = await task_service.get(session=session, task_id=task_id)
-    # Other users' tasks look exactly like missing ones.
-    if task is None or (not user.is_superuser and task.user_id not in (None, user.id)):
+    # Other users' tasks (and chat-made ones, for non-superusers) look exactly like missing ones.
+    if task is None or not may_read_task(task, Caller.of(user)):
         raise NotFound(f"task {task_id} not found")
     return task
 

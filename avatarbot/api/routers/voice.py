@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avatarbot.api.deps import CurrentUser, SessionDep, SettingsDep
 from avatarbot.api.uploads import read_upload
+from avatarbot.auth.access import Caller, require_change
 from avatarbot.pipeline import voice_profiles
 from avatarbot.pipeline.audio_io import AUDIO_MIME_TYPES
 from avatarbot.storage.models import VoiceProfile
@@ -204,6 +205,7 @@ async def update_profile(
     profile_id: str, body: VoiceProfileUpdate, user: CurrentUser, session: SessionDep
 ) -> VoiceProfilePublic:
     profile = await voice_profiles.get_profile(session, profile_id, user)
+    require_change(profile.user_id, Caller.of(user), "voice profile")
     changes = body.model_dump(exclude_unset=True)
     return VoiceProfilePublic.of(await voice_profiles.update_profile(session, profile, changes))
 
@@ -211,6 +213,7 @@ async def update_profile(
 @router.delete("/profiles/{profile_id}", status_code=204)
 async def delete_profile(profile_id: str, user: CurrentUser, session: SessionDep) -> Response:
     profile = await voice_profiles.get_profile(session, profile_id, user)
+    require_change(profile.user_id, Caller.of(user), "voice profile")
     await voice_profiles.delete_profile(session, profile)
     return Response(status_code=204)
 

@@ -24,9 +24,10 @@ from avatarbot.api.websocket import (
     connection_registry,
     receive_frame,
 )
+from avatarbot.auth.access import Caller, usable_digital_human
 from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.bot.types import Channel, IncomingMessage, Reply, ReplyKind
-from avatarbot.errors import AvatarbotError
+from avatarbot.errors import AvatarbotError, NotFound
 from avatarbot.jobs import service as task_service
 from avatarbot.jobs.progress import ProgressEvent
 from avatarbot.services import Services
@@ -180,6 +181,12 @@ class AgentSocket:
             )
             return
         agent = frame.get("agent") or self.agent_name
+        human_id = frame.get("digital_human_id")
+        if human_id is not None and not await self._may_use_human(human_id):
+            await self.send(
+                {"type": "error", "code": "not_found", "detail": "digital human not found"}
+            )
+            return
         self._held = []
         try:
             replies = await self.services.agents.handle(
@@ -196,6 +203,17 @@ class AgentSocket:
             await self.send(answer_frame(replies, agent))
         finally:
             await self._release_held()
+
+    async def _may_use_human(self, human_id: Any) -> bool:
+        """The frame's digital human exists and is shared or this user's (or a superuser asks)."""
+        if not isinstance(human_id, str) or not human_id or len(human_id) > 64:
+            return False
+        async with self.services.db.session() as session:
+            try:
+                await usable_digital_human(session, human_id, Caller.of(self.user))
+            except NotFound:
+                return False
+        return True
 
     async def _release_held(self) -> None:
         while self._held:

@@ -27,6 +27,7 @@ from avatarbot.api.websocket import (
     connection_registry,
     receive_frame,
 )
+from avatarbot.auth.access import Caller, may_read_task
 from avatarbot.jobs import service as task_service
 from avatarbot.jobs.progress import ProgressEvent
 from avatarbot.services import Services
@@ -135,8 +136,8 @@ async def _subscribe(
         for raw_id in task_ids:
             task_id = str(raw_id)
             task = await task_service.get(session=session, task_id=task_id)
-            visible = task is not None and (
-                wanted.superuser or task.user_id in (None, wanted.user_id)
+            visible = task is not None and may_read_task(
+                task, Caller(user_id=wanted.user_id, is_superuser=wanted.superuser)
             )
             if not visible:
                 await websocket.send_json({"type": "error", "detail": f"task {task_id} not found"})

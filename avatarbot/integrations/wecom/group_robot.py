@@ -22,6 +22,7 @@ from avatarbot.bot.channel import ChatTarget
 from avatarbot.errors import ExternalServiceError, InvalidInput
 from avatarbot.integrations.feishu.crypto import custom_bot_sign
 from avatarbot.integrations.http import RetryPolicy, send_with_retry
+from avatarbot.netguard import check_outbound_url
 
 ROBOT_MESSAGES_PER_MINUTE = 20
 TEXT_LIMIT = 2048
@@ -74,13 +75,21 @@ class _RobotBase:
         *,
         limiter: SlidingWindowLimiter | None = None,
         retry: RetryPolicy | None = None,
+        allow_private: bool = False,
     ) -> None:
         self.url = url
         self.limiter = limiter or limiter_for(url)
         self.retry = retry or RetryPolicy()
+        self.allow_private = allow_private
+
+    async def _check_url(self, url: str) -> None:
+        # Resolved again before every send: a stored URL whose name now points at a private
+        # address (DNS rebinding) is refused too (AVATARBOT_SCHEDULER__ALLOW_PRIVATE_URLS).
+        await check_outbound_url(url, allow_private=self.allow_private, must_resolve=True)
 
     async def _post(self, body: dict[str, Any], *, url: str | None = None) -> dict[str, Any]:
         busy = 0
+        await self._check_url(url or self.url)
         while True:
             await self.limiter.acquire()
             async with httpx.AsyncClient(timeout=30) as http:
@@ -142,6 +151,7 @@ class WecomGroupRobot(_RobotBase):
         parts = urlsplit(self.url)
         robot_key = parse_qs(parts.query).get("key", [""])[0]
         upload_url = f"{parts.scheme}://{parts.netloc}/cgi-bin/webhook/upload_media"
+        await self._check_url(upload_url)
         async with httpx.AsyncClient(timeout=60) as http:
             response = await send_with_retry(
                 "robot",
@@ -229,13 +239,15 @@ class FeishuGroupRobot(_RobotBase):
         await self._unsupported("audio")
 
 
-def robot_for_url(url: str, *, secret: str = "") -> WecomGroupRobot | FeishuGroupRobot:
+def robot_for_url(
+    url: str, *, secret: str = "", allow_private: bool = False
+) -> WecomGroupRobot | FeishuGroupRobot:
     """The right robot sender for a webhook URL (by its path)."""
     path = urlsplit(url).path
     if path.endswith("/cgi-bin/webhook/send"):
-        return WecomGroupRobot(url)
+        return WecomGroupRobot(url, allow_private=allow_private)
     if "/open-apis/bot/v2/hook/" in path:
-        return FeishuGroupRobot(url, secret=secret)
+        return FeishuGroupRobot(url, secret=secret, allow_private=allow_private)
     raise InvalidInput(
         "unknown group robot URL: expected a WeCom webhook/send or a Feishu bot/v2/hook URL"
     )

@@ -107,8 +107,20 @@ async def test_junk_audio_upload_is_422_and_leaves_nothing(
     assert not uploads.exists() or not any(uploads.iterdir())
     assert (await client.get("/api/v1/tasks", headers=admin_headers)).json() == []
 
+    # Silence would fail in the render ("empty or silent"): refused at upload now, not kept.
     buf = io.BytesIO()
     soundfile.write(buf, np.zeros(8000, dtype=np.float32), 16000, format="WAV")
+    r = await client.post(
+        "/api/v1/digital-human/generate-from-audio",
+        files={"audio": ("speech.wav", buf.getvalue(), "audio/wav")},
+        headers=admin_headers,
+    )
+    assert r.status_code == 422 and "silent" in r.json()["detail"], r.text
+    assert not uploads.exists() or not any(uploads.iterdir())
+
+    buf = io.BytesIO()
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000)
+    soundfile.write(buf, tone.astype(np.float32), 16000, format="WAV")
     r = await client.post(
         "/api/v1/digital-human/generate-from-audio",
         files={"audio": ("speech.wav", buf.getvalue(), "audio/wav")},

@@ -27,7 +27,7 @@ async def test_wecom_robot_messages(tmp_path: Path) -> None:
     fake = FakeWecom().start()
     try:
         url = f"{fake.base_url}/cgi-bin/webhook/send?key=robot-key"
-        robot = robot_for_url(url)
+        robot = robot_for_url(url, allow_private=True)
         assert isinstance(robot, WecomGroupRobot)
         await robot.send_text(None, "早上好")
         await robot.send_markdown(None, "# report\n- ok")
@@ -57,7 +57,9 @@ async def test_limiter_keeps_a_robot_under_the_platform_limit() -> None:
     fake = FakeWecom(robot_limit_per_min=3, robot_window_s=0.5).start()
     try:
         url = f"{fake.base_url}/cgi-bin/webhook/send?key=k"
-        robot = WecomGroupRobot(url, limiter=SlidingWindowLimiter(3, 0.5, margin_s=0.1), retry=FAST)
+        robot = WecomGroupRobot(
+            url, limiter=SlidingWindowLimiter(3, 0.5, margin_s=0.1), retry=FAST, allow_private=True
+        )
         started = time.monotonic()
         for i in range(7):
             await robot.send_text(None, f"message {i}")
@@ -71,13 +73,13 @@ async def test_feishu_custom_bot_is_signed(tmp_path: Path) -> None:
     fake = FakeFeishu(hook_secret="hook-secret").start()
     try:
         url = f"{fake.base_url}/open-apis/bot/v2/hook/abc"
-        robot = robot_for_url(url, secret="hook-secret")
+        robot = robot_for_url(url, secret="hook-secret", allow_private=True)
         assert isinstance(robot, FeishuGroupRobot)
         await robot.send_text(None, "daily report")
         await robot.send_markdown(None, "**bold**")
         hook_calls = fake.calls("/open-apis/bot/v2/hook/abc")
         assert [c.json["msg_type"] for c in hook_calls] == ["text", "interactive"]
-        unsigned = FeishuGroupRobot(url, retry=FAST)
+        unsigned = FeishuGroupRobot(url, retry=FAST, allow_private=True)
         with pytest.raises(Exception, match="19021"):
             await unsigned.send_text(None, "no signature")
         with pytest.raises(InvalidInput):

@@ -9,15 +9,22 @@ import pytest
 
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.types import Reply, ReplyKind
-from avatarbot.config import WecomSettings
+from avatarbot.config import Settings, WecomSettings
 from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.http import RetryPolicy
 from avatarbot.integrations.wecom.channel import WecomChannel
 from avatarbot.services import Services
+from tests.conftest import make_settings
 from tests.helpers.chat_media import make_test_video
 from tests.helpers.fake_wecom import CORP_ID, FakeWecom
 
 FAST = RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # The fake robot listens on 127.0.0.1: a private address, refused unless allowed.
+    return make_settings(tmp_path, scheduler={"allow_private_urls": True})
 
 
 @pytest.fixture

@@ -43,7 +43,9 @@ async def two_instances(
     tmp_path: Path, any_database_url: str
 ) -> AsyncIterator[tuple[Services, Services]]:
     # One shared database (SQLite file or PostgreSQL) for both apps.
-    settings = make_settings(tmp_path, database_url=any_database_url)
+    settings = make_settings(
+        tmp_path, database_url=any_database_url, scheduler={"allow_private_urls": True}
+    )
     apps = [create_app(settings), create_app(settings, run_migrations=False)]
     async with (
         apps[0].router.lifespan_context(apps[0]),

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from avatarbot.config import Settings
 from avatarbot.services import Services
 from avatarbot.storage.models import Agent
+from tests.conftest import make_settings
 from tests.helpers.fake_robot import FakeRobotServer
 from tests.helpers.stub_agents import StubAgents
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # The fake robot listens on 127.0.0.1: a private address, refused unless allowed.
+    return make_settings(tmp_path, scheduler={"allow_private_urls": True})
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ class CacheManagerPlugin(Plugin):
 
     def on_load(self, context) -> None:
         super().on_load(context)
-        url = self.config.get("redis_url")
+        # Its own setting first, else the app's AVATARBOT_REDIS_URL (shared by every replica).
+        url = self.config.get("redis_url") or context.redis_url
         backend = RedisBackend(url, self.config.get("namespace")) if url else MemoryBackend()
         self.cache = CacheManager(
             backend,

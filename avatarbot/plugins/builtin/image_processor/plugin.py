@@ -29,9 +29,16 @@ class ImageProcessorPlugin(Plugin):
     def _open(self, path: str):
         from PIL import Image, UnidentifiedImageError
 
+        from avatarbot.pipeline.image_limits import check_pixels
+
         src = self.context.resolve_path(path, must_exist=True)
         try:
             image = Image.open(src)
+            try:
+                check_pixels(image)  # from the header, before decoding a pixel bomb
+            except InvalidInput:
+                image.close()
+                raise
             image.load()
         except (UnidentifiedImageError, OSError) as exc:
             raise InvalidInput(f"{Path(path).name} is not a readable image") from exc
