@@ -20,7 +20,7 @@ from avatarbot import __version__
 from avatarbot.api.docs_pages import mount_docs
 from avatarbot.api.main import api_router
 from avatarbot.api.middleware import REQUEST_ID_SCOPE_KEY, Metrics, RequestContextMiddleware
-from avatarbot.auth.ratelimit import RateLimiter
+from avatarbot.auth.shared_limits import make_limiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.errors import AvatarbotError
 from avatarbot.health import health_report
@@ -53,7 +53,10 @@ async def build_services(config: ConfigManager, *, run_migrations: bool = True) 
         redis=redis,
         bus=bus,
         executor=executor,
-        login_limiter=RateLimiter(settings.auth.login_attempts_per_minute, 60.0),
+        # Shared by every replica when Redis is configured (auth.shared_limits).
+        login_limiter=make_limiter(
+            settings.redis_url, "login", settings.auth.login_attempts_per_minute, 60.0
+        ),
     )
 
 
@@ -79,7 +82,9 @@ async def start_services(services: Services) -> None:
     from avatarbot.plugins.service import PluginService
 
     settings = services.settings
-    plugins = PluginService(settings.data_dir, media_dir=settings.media_dir)
+    plugins = PluginService(
+        settings.data_dir, media_dir=settings.media_dir, redis_url=settings.redis_url
+    )
     await asyncio.to_thread(plugins.start)
     services.plugins = plugins
     # Agents after plugins: the default agent's tools include the plugins' tools.

@@ -26,8 +26,11 @@ class PluginService:
         *,
         media_dir: Path | None = None,
         builtin_dir: Path | None = BUILTIN_DIR,
+        redis_url: str | None = None,
     ) -> None:
-        self.manager = PluginManager(data_dir, builtin_dir, media_dir=media_dir)
+        self.manager = PluginManager(
+            data_dir, builtin_dir, media_dir=media_dir, redis_url=redis_url
+        )
         self.registry = PluginRegistry(Path(data_dir) / "plugin_registry.json")
         self.installer = PluginInstaller(data_dir, self.registry)
 

@@ -24,7 +24,7 @@ from avatarbot.api.websocket import (
     connection_registry,
     receive_frame,
 )
-from avatarbot.auth.ratelimit import RateLimiter
+from avatarbot.auth.shared_limits import Limiter, make_limiter
 from avatarbot.bot.types import Channel, IncomingMessage, Reply, ReplyKind
 from avatarbot.errors import AvatarbotError
 from avatarbot.jobs import service as task_service
@@ -251,12 +251,15 @@ class AgentSocket:
             await self._send_progress(event.to_dict())
 
 
-def _limiter(websocket: WebSocket, services: Services) -> RateLimiter:
+def _limiter(websocket: WebSocket, services: Services) -> Limiter:
     """One per app, shared by all of a user's agent sockets (same budget as chat users)."""
     state = websocket.app.state
     limiter = getattr(state, "agent_ws_limiter", None)
     if limiter is None:
-        limiter = RateLimiter(services.settings.bot.user_messages_per_minute, 60.0)
+        settings = services.settings
+        limiter = make_limiter(
+            settings.redis_url, "ws-agent", settings.bot.user_messages_per_minute, 60.0
+        )
         state.agent_ws_limiter = limiter
     return limiter
 
