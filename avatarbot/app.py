@@ -87,6 +87,7 @@ async def start_services(services: Services) -> None:
     )
     await asyncio.to_thread(plugins.start)
     services.plugins = plugins
+    plugins.follow_database(services.db)  # enable/disable made on other replicas
     # Agents after plugins: the default agent's tools include the plugins' tools.
     await _start_agents(services)
 
@@ -115,6 +116,7 @@ async def stop_services(services: Services) -> None:
     if services.agents is not None:
         await services.agents.stop()
     if services.plugins is not None:
+        await services.plugins.stop_following()
         await asyncio.to_thread(services.plugins.stop)
     await services.executor.stop()
     await services.bus.stop()

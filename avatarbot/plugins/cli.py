@@ -26,7 +26,9 @@ def _service():
 
     settings = Settings()
     settings.ensure_dirs()
-    return PluginService(settings.data_dir, media_dir=settings.media_dir)
+    return PluginService(
+        settings.data_dir, media_dir=settings.media_dir, redis_url=settings.redis_url
+    )
 
 
 @plugins_app.command("list")

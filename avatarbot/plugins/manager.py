@@ -373,6 +373,21 @@ class PluginManager(ToolAccess):
     def _write_disabled(self) -> None:
         self._state.write(self._disabled)
 
+    def apply_enabled(self, changes: dict[str, bool]) -> None:
+        """Take enable/disable decisions made elsewhere (another replica, via the database).
+
+        Disabled plugins are unloaded now; enabled ones load on the next discovery pass."""
+        with self._lock:
+            wanted = {n for n, on in changes.items() if not on} | (self._disabled - set(changes))
+            if wanted == self._disabled:
+                return
+            for name in sorted(wanted - self._disabled):
+                if name in self._loaded:
+                    self.unload_plugin(name)
+            self._disabled = wanted
+            self._write_disabled()
+        self.check_for_changes()
+
     def follow_shared_state(self) -> list[str]:
         """Adopt an enable/disable made by another replica; returns the names unloaded.
 
