@@ -12,12 +12,14 @@ If Redis fails, the limiter falls back to its local window rather than refusing 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any, Protocol
 
 from avatarbot.auth.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
+RETRY_REDIS_AFTER_S = 5.0  # after a failure count locally for a while: no stall per login
 
 # KEYS[1] = window key; ARGV = limit, window_ms, member. Returns {allowed, oldest_ms, now_ms}.
 _HIT = """
@@ -60,28 +62,39 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._script = client.register_script(_HIT)
         self._local = RateLimiter(limit, window_s)  # used only while Redis is unreachable
+        self._down_until = 0.0
 
     def _key(self, key: str) -> str:
         return f"avatarbot:ratelimit:{self._prefix}:{key}"
 
+    def _redis_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        self._down_until = time.monotonic() + RETRY_REDIS_AFTER_S
+        logger.warning("shared rate limit unavailable (%s); counting locally", type(exc).__name__)
+
     def hit(self, key: str) -> bool:
+        if self._redis_down():
+            return self._local.hit(key)
         try:
             allowed, _oldest, _now = self._script(
                 keys=[self._key(key)],
                 args=[self.limit, int(self.window_s * 1000), uuid.uuid4().hex],
             )
         except Exception as exc:  # connection refused, timeout: keep limiting, per process
-            logger.warning(
-                "shared rate limit unavailable (%s); counting locally", type(exc).__name__
-            )
+            self._failed(exc)
             return self._local.hit(key)
         return bool(int(allowed))
 
     def retry_after(self, key: str) -> int:
+        if self._redis_down():
+            return self._local.retry_after(key)
         try:
             oldest = self._client.zrange(self._key(key), 0, 0, withscores=True)
             now_s, now_us = self._client.time()
-        except Exception:
+        except Exception as exc:
+            self._failed(exc)
             return self._local.retry_after(key)
         if not oldest:
             return 0
