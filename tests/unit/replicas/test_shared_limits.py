@@ -102,3 +102,14 @@ def test_file_state_is_followed_without_redis(tmp_path: Path) -> None:
     finally:
         first.shutdown()
         second.shutdown()
+
+
+def test_long_feishu_idempotency_keys_stay_distinct() -> None:
+    """Found by the replicas test: two fires of one schedule got the same Feishu uuid."""
+    from avatarbot.integrations.feishu.client import feishu_uuid
+
+    base = "schedule:a00d41c529f94f8e8898f61291c65f91:2026-12-03T08:4"
+    first, second = feishu_uuid(f"{base}1:00+00:00:0"), feishu_uuid(f"{base}2:00+00:00:0")
+    assert first != second and len(first) == len(second) == 50
+    assert feishu_uuid("short-key") == "short-key"
+    assert feishu_uuid(f"{base}1:00+00:00:0") == first  # stable: a retry is still a retry
