@@ -243,8 +243,8 @@ def test_two_replicas_and_two_workers_do_everything_once(cluster: Cluster) -> No
     tasks = [r for r in rows if str(r["task_type"]).lower() == "video_generation"]
     assert len(tasks) == 1 and str(tasks[0]["status"]).lower() == "completed", rows
     assert len(chat_media()) == 1
-    uuids = [m["uuid"] for m in fake.messages]
-    assert len(uuids) == len(set(uuids)), "a reply was sent twice"
+    # `messages` is after the platform's uuid dedup; the uploads show real double work.
+    assert len(fake.calls("/open-apis/im/v1/files", "POST")) == 1, "the video was uploaded twice"
 
     # Schedules: both replicas' start-up catch-up found it due; one fired.
     schedule_id = cluster.schedule_id  # type: ignore[attr-defined]
@@ -257,8 +257,10 @@ def test_two_replicas_and_two_workers_do_everything_once(cluster: Cluster) -> No
         return rows if rows and all(r["status"] != "running" for r in rows) else []
 
     runs = wait_until(finished_runs, timeout=60, interval=0.2)
-    fire_times = [r["fire_time"] for r in runs]
-    assert len(fire_times) == len(set(fire_times)), f"a fire time ran twice: {runs}"
     assert all(r["status"] == "done" for r in runs), runs
     reports = [m for m in fake.messages if m.get("receive_id") == REPORT_CHAT]
-    assert len(reports) == len(runs), (reports, runs)
+    # A minute boundary may pass meanwhile: the next fire is a new run, and also only one.
+    later = cluster.query("SELECT fire_time FROM schedule_runs WHERE schedule_id = $1", schedule_id)
+    fire_times = [r["fire_time"] for r in later]
+    assert len(fire_times) == len(set(fire_times)), f"a fire time ran twice: {later}"
+    assert len(runs) <= len(reports) <= len(later), (reports, runs, later)
