@@ -62,7 +62,10 @@ class RedisPluginStateStore(PluginStateStore):
 
     def write(self, disabled: set[str]) -> None:
         super().write(disabled)
-        self._client.set(REDIS_KEY, json.dumps({"disabled": sorted(disabled)}))
+        try:
+            self._client.set(REDIS_KEY, json.dumps({"disabled": sorted(disabled)}))
+        except Exception as exc:  # the API still records it in the DB, which replicas follow
+            log.warning("shared plugin state not saved (%s)", type(exc).__name__)
 
 
 def make_state_store(path: Path, redis_url: str | None) -> PluginStateStore:

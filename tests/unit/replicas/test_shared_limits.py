@@ -113,3 +113,17 @@ def test_long_feishu_idempotency_keys_stay_distinct() -> None:
     assert first != second and len(first) == len(second) == 50
     assert feishu_uuid("short-key") == "short-key"
     assert feishu_uuid(f"{base}1:00+00:00:0") == first  # stable: a retry is still a retry
+
+
+def test_plugin_state_with_redis_down_uses_the_file(tmp_path: Path) -> None:
+    manager = PluginManager(
+        tmp_path / "data", builtin_dir=None, redis_url=f"unix://{tmp_path / 'none.sock'}"
+    )
+    write_plugin(manager.plugins_dir, "down_probe")
+    try:
+        manager.load_all()
+        manager.disable("down_probe")  # no error: kept in the local file
+        assert not manager.is_enabled("down_probe")
+        assert "down_probe" in (tmp_path / "data" / "plugins_state.json").read_text()
+    finally:
+        manager.shutdown()
