@@ -21,7 +21,7 @@ from avatarbot.api.docs_pages import mount_docs
 from avatarbot.api.main import api_router
 from avatarbot.api.middleware import REQUEST_ID_SCOPE_KEY, Metrics, RequestContextMiddleware
 from avatarbot.auth.access import bearer_is_superuser
-from avatarbot.auth.ratelimit import RateLimiter
+from avatarbot.auth.shared_limits import make_limiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.errors import AvatarbotError
 from avatarbot.health import health_report, public_health
@@ -57,7 +57,10 @@ async def build_services(config: ConfigManager, *, run_migrations: bool = True) 
         redis=redis,
         bus=bus,
         executor=executor,
-        login_limiter=RateLimiter(settings.auth.login_attempts_per_minute, 60.0),
+        # Shared by every replica when Redis is configured (auth.shared_limits).
+        login_limiter=make_limiter(
+            settings.redis_url, "login", settings.auth.login_attempts_per_minute, 60.0
+        ),
     )
 
 
@@ -88,6 +91,7 @@ async def start_services(services: Services) -> None:
     )
     await asyncio.to_thread(plugins.start)
     services.plugins = plugins
+    plugins.follow_database(services.db)  # enable/disable made on other replicas
     # Agents after plugins: the default agent's tools include the plugins' tools.
     await _start_agents(services)
 
@@ -116,6 +120,7 @@ async def stop_services(services: Services) -> None:
     if services.agents is not None:
         await services.agents.stop()
     if services.plugins is not None:
+        await services.plugins.stop_following()
         await asyncio.to_thread(services.plugins.stop)
     await services.executor.stop()
     await services.bus.stop()

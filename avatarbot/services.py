@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from avatarbot.auth.ratelimit import RateLimiter
+from avatarbot.auth.shared_limits import Limiter
 from avatarbot.config import ConfigManager, Settings
 from avatarbot.jobs.executor import JobExecutor
 from avatarbot.jobs.progress import ProgressBus
@@ -20,7 +20,7 @@ class Services:
     redis: RedisManager
     bus: ProgressBus
     executor: JobExecutor
-    login_limiter: RateLimiter
+    login_limiter: Limiter
     # Filled in by the domains that own them (None/empty until started).
     agents: Any = None  # agents.manager.AgentManager
     bot: Any = None  # bot.service.BotService

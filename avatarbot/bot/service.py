@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from avatarbot.auth.ratelimit import RateLimiter
+from avatarbot.auth.shared_limits import make_limiter
 from avatarbot.bot import commands, router
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.delivery import follow_task, send_reply
@@ -41,7 +41,10 @@ class BotService:
         # (url, secret) -> the sender for a group-robot webhook; set by integrations.wiring,
         # which knows the platforms (bot/ stays platform-neutral).
         self.robot_sender: Callable[[str, str], ChannelSender] | None = None
-        self.limiter = RateLimiter(services.settings.bot.user_messages_per_minute, 60.0)
+        settings = services.settings
+        self.limiter = make_limiter(
+            settings.redis_url, "chat", settings.bot.user_messages_per_minute, 60.0
+        )
         self._chat_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_users: dict[tuple[str, str], int] = defaultdict(int)
         self._background: set[asyncio.Task[Any]] = set()

@@ -9,7 +9,6 @@ reload leaves the old version serving.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import re
 import threading
@@ -23,8 +22,8 @@ from avatarbot.plugins.base import Plugin, PluginContext, PluginError
 from avatarbot.plugins.config import PluginConfig, PluginConfigSchema
 from avatarbot.plugins.dependency import DependencyResolver
 from avatarbot.plugins.discovery import BUILTIN_DIR, DiscoveredPlugin, discover, fingerprint
-from avatarbot.plugins.fsutil import atomic_write_text
 from avatarbot.plugins.loader import forget_plugin, import_plugin
+from avatarbot.plugins.shared_state import make_state_store
 from avatarbot.plugins.tool_access import ToolAccess
 from avatarbot.plugins.watch import Poller
 from avatarbot.tools import ToolSpec
@@ -68,6 +67,7 @@ class PluginManager(ToolAccess):
         self.cache_dir = self.data_dir / "plugin_cache"
         self.media_dir = Path(media_dir) if media_dir else self.data_dir / "media"
         self.state_path = self.data_dir / "plugins_state.json"
+        self._state = make_state_store(self.state_path, redis_url)
         self._lock = threading.RLock()
         self._discovered: dict[str, DiscoveredPlugin] = {}
         self._loaded: dict[str, LoadedPlugin] = {}
@@ -370,14 +370,38 @@ class PluginManager(ToolAccess):
 
     # -- enable / disable (persisted) -----------------------------------------------------
     def _read_disabled(self) -> set[str]:
-        try:
-            data = json.loads(self.state_path.read_text(encoding="utf-8"))
-            return set(data.get("disabled", []))
-        except (OSError, ValueError, AttributeError):
-            return set()
+        return self._state.read()
 
     def _write_disabled(self) -> None:
-        atomic_write_text(self.state_path, json.dumps({"disabled": sorted(self._disabled)}))
+        self._state.write(self._disabled)
+
+    def apply_enabled(self, changes: dict[str, bool]) -> None:
+        """Take enable/disable decisions made elsewhere (another replica, via the database).
+
+        Disabled plugins are unloaded now; enabled ones load on the next discovery pass."""
+        with self._lock:
+            wanted = {n for n, on in changes.items() if not on} | (self._disabled - set(changes))
+            if wanted == self._disabled:
+                return
+            for name in sorted(wanted - self._disabled):
+                if name in self._loaded:
+                    self.unload_plugin(name)
+            self._disabled = wanted
+            self._write_disabled()
+        self.check_for_changes()
+
+    def follow_shared_state(self) -> list[str]:
+        """Adopt an enable/disable made by another replica; returns the names unloaded.
+
+        Newly enabled plugins are loaded by the caller's next discovery pass."""
+        unloaded: list[str] = []
+        with self._lock:
+            disabled = self._read_disabled()
+            for name in sorted(disabled - self._disabled):
+                if name in self._loaded and self.unload_plugin(name):
+                    unloaded.append(name)
+            self._disabled = disabled
+        return unloaded
 
     def is_enabled(self, name: str) -> bool:
         return name not in self._disabled
@@ -423,6 +447,7 @@ class PluginManager(ToolAccess):
         plugins that appeared or were fixed on disk; returns the names (re)loaded."""
         changed: list[str] = []
         with self._lock:
+            self.follow_shared_state()
             self.discover()
             for name, source in self._discovered.items() if load_new else ():
                 if name in self._loaded or name in self._disabled:

@@ -53,6 +53,18 @@ class PluginService:
     def stop(self) -> None:
         self.manager.shutdown()
 
+    def follow_database(self, db: Any, interval_s: float = WATCH_INTERVAL_S) -> None:
+        """Follow enable/disable recorded in the database by any replica (call in the loop)."""
+        from avatarbot.plugins.shared_state import DatabaseFollower
+
+        self.follower = DatabaseFollower(db, self.manager, interval_s)
+        self.follower.start()
+
+    async def stop_following(self) -> None:
+        follower = self.__dict__.get("follower")
+        if follower is not None:
+            await follower.stop()
+
     def _sync_installed(self) -> None:
         for item in self.manager.discover().values():
             known = self.registry.get(item.name)

@@ -25,7 +25,7 @@ from avatarbot.api.websocket import (
     receive_frame,
 )
 from avatarbot.auth.access import Caller, usable_digital_human
-from avatarbot.auth.ratelimit import RateLimiter
+from avatarbot.auth.shared_limits import Limiter, make_limiter
 from avatarbot.bot.types import Channel, IncomingMessage, Reply, ReplyKind
 from avatarbot.errors import AvatarbotError, NotFound
 from avatarbot.jobs import service as task_service
@@ -269,12 +269,15 @@ class AgentSocket:
             await self._send_progress(event.to_dict())
 
 
-def _limiter(websocket: WebSocket, services: Services) -> RateLimiter:
+def _limiter(websocket: WebSocket, services: Services) -> Limiter:
     """One per app, shared by all of a user's agent sockets (same budget as chat users)."""
     state = websocket.app.state
     limiter = getattr(state, "agent_ws_limiter", None)
     if limiter is None:
-        limiter = RateLimiter(services.settings.bot.user_messages_per_minute, 60.0)
+        settings = services.settings
+        limiter = make_limiter(
+            settings.redis_url, "ws-agent", settings.bot.user_messages_per_minute, 60.0
+        )
         state.agent_ws_limiter = limiter
     return limiter
 

@@ -11,6 +11,7 @@ for the long connection (long_connection.py), where it is the only implementatio
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import mimetypes
@@ -28,6 +29,20 @@ TOKEN_INVALID_CODES = {99991661, 99991663, 99991668}  # missing / invalid / expi
 RATE_LIMIT_CODES = {99991400, 230020}  # app frequency limit / chat send frequency limit
 TOKEN_REFRESH_EARLY_S = 300  # renew 5 min before expiry: a token never dies mid-upload
 MAX_FILE_BYTES = 30 * 1024 * 1024
+UUID_MAX = 50  # Feishu's limit on a message's idempotency uuid
+
+
+def feishu_uuid(key: str) -> str:
+    """The key itself when it fits, else a digest of all of it.
+
+    Cutting a long key to 50 characters made keys that differ only at the end the same uuid
+    (every fire of one schedule in a month: "schedule:<id>:2026-12-..."), so Feishu dropped
+    all but the first as a retry."""
+    if len(key) <= UUID_MAX:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()[:UUID_MAX]
+
+
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
@@ -181,7 +196,7 @@ class FeishuClient:
             "content": json.dumps(content, ensure_ascii=False),
         }
         if uuid:
-            body["uuid"] = _platform_uuid(uuid)
+            body["uuid"] = feishu_uuid(uuid)
         data = await self.call(
             "POST",
             "/open-apis/im/v1/messages",
@@ -207,7 +222,7 @@ class FeishuClient:
         if reply_in_thread:
             body["reply_in_thread"] = True
         if uuid:
-            body["uuid"] = _platform_uuid(uuid)
+            body["uuid"] = feishu_uuid(uuid)
         data = await self.call(
             "POST", f"/open-apis/im/v1/messages/{message_id}/reply", json_body=body
         )
@@ -232,13 +247,3 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     if "bot" in data and "data" not in data:
         data["data"] = {"bot": data["bot"]}
     return data
-
-
-def _platform_uuid(key: str) -> str:
-    """Feishu keeps 50 characters of a uuid. Longer keys are hashed, not cut: cutting made
-    "schedule:<id>:<time>:0" and ":1" (a report's text and its video) the same message."""
-    if len(key) <= 50:
-        return key
-    import hashlib
-
-    return hashlib.sha256(key.encode()).hexdigest()[:50]
