@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from avatarbot.auth.ratelimit import RateLimiter
-from avatarbot.bot import commands, router
+from avatarbot.bot import commands, router, user_media
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.delivery import follow_task, send_reply
 from avatarbot.bot.types import IncomingMessage, Reply, ReplyKind
@@ -221,6 +221,10 @@ class BotService:
         platform's video size limit when known.
         """
         max_bytes = sender.max_video_bytes if sender is not None else None
+        # Photos, voice and files: answered there, or turned into text/image input here.
+        handled = await user_media.prepare(self.services, msg, sender)
+        if handled is not None:
+            return handled
         replies = await commands.run(self.services, msg, max_video_bytes=max_bytes)
         if replies is not None:
             return replies

@@ -56,7 +56,7 @@ class LLMBrain:
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": _system_prompt(ctx)},
             *ctx.history,
-            {"role": "user", "content": ctx.text},
+            {"role": "user", "content": _user_content(ctx)},
         ]
         tools = ctx.toolbox.llm_schemas()
         limit = max(1, self.settings.max_tool_steps)
@@ -202,6 +202,15 @@ class _translated_errors:
                 f"the language model call failed ({type(exc).__name__})"
             ) from None
         return False
+
+
+def _user_content(ctx: BrainContext) -> str | list[dict[str, Any]]:
+    """Plain text, or text plus OpenAI image_url parts when the user sent photos."""
+    if not ctx.images:
+        return ctx.text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": ctx.text}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in ctx.images]
+    return parts
 
 
 def _system_prompt(ctx: BrainContext) -> str:

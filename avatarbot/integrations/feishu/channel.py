@@ -10,6 +10,7 @@ from typing import Any
 
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.media import convert_audio, media_duration
+from avatarbot.bot.types import Attachment, IncomingMessage
 from avatarbot.config import FeishuSettings
 from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.feishu.client import MAX_FILE_BYTES, FeishuClient
@@ -167,6 +168,15 @@ class FeishuChannel:
         await self.client.patch_card(handle, progress_card(text, percent))
 
     # --- inbound -----------------------------------------------------------------------
+
+    async def fetch_media(
+        self, msg: IncomingMessage, attachment: Attachment, *, max_bytes: int
+    ) -> bytes:
+        """bot.user_media.MediaFetcher: a user's photo/voice/file from the message resources API."""
+        kind = "image" if attachment.kind == "image" else "file"  # audio and video are "file"
+        return await self.client.download_resource(
+            msg.message_id, attachment.key, kind=kind, max_bytes=max_bytes
+        )
 
     def _on_socket_event(self, body: dict[str, Any]) -> None:
         """An event from the long connection (already on the app's loop)."""

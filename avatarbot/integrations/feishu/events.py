@@ -54,8 +54,16 @@ def parse_message_event(body: dict[str, Any], bot_open_id: str = "") -> Incoming
         chat_type="group" if message.get("chat_type") == "group" else "p2p",
         mentioned=mentioned,
         attachments=attachments,
-        raw={"message_type": msg_type},
+        raw=_raw(msg_type, text, attachments),
     )
+
+
+def _raw(msg_type: str, text: str, attachments: list[Attachment]) -> dict[str, Any]:
+    raw: dict[str, Any] = {"message_type": msg_type}
+    if not text.strip() and not attachments:
+        # A sticker, shared chat, location, …: the bot says what it can read (bot.user_media).
+        raw["unsupported"] = msg_type or "unknown"
+    return raw
 
 
 def _bot_mentions(mentions: list[dict[str, Any]], bot_open_id: str) -> tuple[bool, set[str]]:
