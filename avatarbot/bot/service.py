@@ -221,6 +221,10 @@ class BotService:
         platform's video size limit when known.
         """
         max_bytes = sender.max_video_bytes if sender is not None else None
+        if msg.raw.get("card_action"):  # a button under a video (bot.card_actions)
+            from avatarbot.bot import card_actions
+
+            return await card_actions.run(self.services, msg)
         # Photos, voice and files: answered there, or turned into text/image input here.
         handled = await user_media.prepare(self.services, msg, sender)
         if handled is not None:

@@ -145,6 +145,13 @@ class FeishuChannel:
         if image_key:
             content["image_key"] = image_key
         await self._send(target, "media", content, key)
+        if key:  # buttons under the video: another take, other voice, audio only
+            from avatarbot.integrations.feishu.card_callback import actions_card
+
+            try:
+                await self._send(target, "interactive", actions_card(key), f"{key}:actions")
+            except ExternalServiceError as exc:  # the video itself was delivered
+                logger.warning("Feishu video buttons not sent: %s", exc.message)
 
     async def send_audio(
         self, target: ChatTarget, path: Path, *, duration_s: float, key: str = ""
