@@ -80,6 +80,9 @@ async def prepare(services: Services, msg: IncomingMessage, sender: object) -> l
         if unsupported:
             return [Reply.of_text(_unsupported(unsupported))]
         if wants_avatar(text):
+            replied = await _replied_photo(services, msg, sender)
+            if replied is not None:
+                return replied
             photo = last_photo(services, msg)
             if photo is None:
                 return [
@@ -130,6 +133,23 @@ async def prepare(services: Services, msg: IncomingMessage, sender: object) -> l
     if attachment.kind == "audio":
         return await _voice(services, msg, data)
     return await _file(services, msg, attachment, data)
+
+
+async def _replied_photo(
+    services: Services, msg: IncomingMessage, sender: object
+) -> list[Reply] | None:
+    """/avatar sent as a reply to a photo (Feishu): that photo; None when it is no reply."""
+    fetch = getattr(sender, "fetch_replied_photo", None)
+    if fetch is None or not msg.raw.get("parent_id"):
+        return None
+    limit = services.settings.bot.max_user_media_mb * 1024 * 1024
+    try:
+        data = await fetch(msg, max_bytes=limit)
+    except MediaTooLarge as exc:
+        return [Reply.of_text(f"Sorry, I cannot take that photo: {exc.message}.")]
+    except AvatarbotError as exc:
+        return [Reply.of_text(f"Sorry, I could not download that photo ({exc.message}).")]
+    return None if data is None else await _photo(services, msg, data)
 
 
 def _unsupported(kind: str) -> str:

@@ -185,7 +185,7 @@ def test_photo_with_avatar_then_video_shows_that_face(env: Env, tmp_path: Path) 
     photo = _off_centre_photo()
     _post_image(env, "ev-photo-1", photo)
     answer = env.wait_text(1)
-    assert "digital human" in answer and "/video" in answer, answer
+    assert answer.startswith("Done: your photo") and "/video" in answer, answer
     # The resources API was asked for this message's image.
     calls = env.fake.calls("/open-apis/im/v1/messages/om_in_ev-photo-1/resources/img_ev-photo-1")
     assert calls and calls[0].query["type"] == "image"
@@ -324,3 +324,32 @@ def test_voice_goes_through_asr_and_files_into_memory(env: Env) -> None:
     )
     assert env.post(archive).status_code == 200
     assert "text, markdown and PDF" in env.wait_text(3)
+
+
+def test_avatar_in_reply_to_an_earlier_photo(env: Env) -> None:
+    from PIL import Image
+
+    blank = io.BytesIO()
+    Image.new("RGB", (320, 240), (30, 160, 90)).save(blank, format="PNG")
+    photos = [("ev-r-1", "img_r1", PORTRAIT.read_bytes()), ("ev-r-2", "img_r2", blank.getvalue())]
+    for count, (event_id, key, data) in enumerate(photos, start=1):
+        env.fake.resources[(f"om_in_{event_id}", key)] = data
+        env.fake.user_messages[f"om_in_{event_id}"] = ("image", {"image_key": key})
+        event = media_event(
+            event_id=event_id,
+            chat_id=CHAT,
+            token=TOKEN,
+            message_type="image",
+            content={"image_key": key},
+        )
+        assert env.post(event).status_code == 200
+        env.wait_text(count)
+    # The latest photo has no face; /avatar as a reply to the first one uses the first one.
+    reply = message_event(event_id="ev-r-3", chat_id=CHAT, text="/avatar", token=TOKEN)
+    reply["event"]["message"]["parent_id"] = "om_in_ev-r-1"
+    assert env.post(reply).status_code == 200
+    assert env.wait_text(3).startswith("Done: your photo")
+    rows = env.query(
+        "SELECT h.image_path FROM chat_bindings b JOIN digital_humans h ON h.id = b.digital_human_id"
+    )
+    assert len(rows) == 1 and Path(rows[0][0]).read_bytes() == PORTRAIT.read_bytes()

@@ -93,7 +93,7 @@ def test_photo_then_avatar_text_binds_the_chat(env: Env) -> None:
     gets = env.fake.calls("/cgi-bin/media/get")
     assert gets and gets[0].query["media_id"] == "pic-1"
     env.post(text_message(msg_id="8000000000000000002", user=USER, content="/avatar"))
-    assert "digital human" in env.wait_text(2)
+    assert env.wait_text(2).startswith("Done: your photo")
     rows = env.query(
         "SELECT h.image_path FROM chat_bindings b JOIN digital_humans h "
         f"ON h.id = b.digital_human_id WHERE b.platform = 'wecom' AND b.chat_id = '{USER}'"

@@ -37,6 +37,7 @@ class FakeFeishu:
         # bytes without Content-Length (a client must stop reading at its cap).
         self.resources: dict[tuple[str, str], bytes | int] = {}
         self.resource_bytes_sent = 0
+        self.user_messages: dict[str, tuple[str, dict[str, Any]]] = {}  # GET a message by id
         self._seen_uuids: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -244,6 +245,21 @@ class FakeFeishu:
             if (denied := authorised(request)) is not None:
                 return denied
             return store_message(request.state.recorded.json or {}, {"reply_to": message_id})
+
+        @app.get("/open-apis/im/v1/messages/{message_id}")
+        async def get_message(message_id: str, request: Request) -> Any:
+            if (denied := authorised(request)) is not None:
+                return denied
+            found = fake.user_messages.get(message_id)
+            if found is None:
+                return JSONResponse({"code": 230002, "msg": "message not found"}, 400)
+            msg_type, content = found
+            item = {
+                "message_id": message_id,
+                "msg_type": msg_type,
+                "body": {"content": json.dumps(content, ensure_ascii=False)},
+            }
+            return {"code": 0, "msg": "ok", "data": {"items": [item]}}
 
         @app.get("/open-apis/im/v1/messages/{message_id}/resources/{file_key}")
         async def resource(message_id: str, file_key: str, request: Request) -> Any:

@@ -176,6 +176,25 @@ class FeishuChannel:
 
     # --- inbound -----------------------------------------------------------------------
 
+    async def fetch_replied_photo(self, msg: IncomingMessage, *, max_bytes: int) -> bytes | None:
+        """The photo of the message `msg` replies to (None when that is no image message)."""
+        import json
+
+        parent = str(msg.raw.get("parent_id") or "")
+        if not parent:
+            return None
+        found = await self.client.get_message(parent)
+        if found.get("msg_type") != "image":
+            return None
+        try:
+            content = json.loads((found.get("body") or {}).get("content") or "{}")
+        except (TypeError, ValueError):
+            return None
+        key = str(content.get("image_key") or "") if isinstance(content, dict) else ""
+        if not key:
+            return None
+        return await self.client.download_resource(parent, key, kind="image", max_bytes=max_bytes)
+
     async def fetch_media(
         self, msg: IncomingMessage, attachment: Attachment, *, max_bytes: int
     ) -> bytes:

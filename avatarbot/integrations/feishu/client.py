@@ -204,6 +204,12 @@ class FeishuClient:
         )
         return str(data.get("message_id") or "")
 
+    async def get_message(self, message_id: str) -> dict[str, Any]:
+        """One message ({"msg_type", "body": {"content"}, …}); {} when Feishu lists none."""
+        data = await self.call("GET", f"/open-apis/im/v1/messages/{message_id}")
+        items = data.get("items") or []
+        return dict(items[0]) if items and isinstance(items[0], dict) else {}
+
     async def download_resource(
         self, message_id: str, file_key: str, *, kind: str, max_bytes: int
     ) -> bytes:
