@@ -167,6 +167,20 @@ def test_another_take_double_click_and_audio_only(env: Env, tmp_path: Path) -> N
     print("another take: mean abs grey-level difference per sampled frame", diffs)
     assert max(diffs) > 1.0, f"another take looks the same: {diffs}"
 
+    # A forged click (bad signature) is refused and does nothing.
+    raw, headers = signed_body(click("cb-forged", values["other_voice"], card_id), ENCRYPT_KEY)
+    headers["X-Lark-Signature"] = "0" * 64
+    forged = httpx.post(
+        f"{env.server.base_url}/webhooks/feishu", content=raw, headers=headers, timeout=10
+    )
+    assert forged.status_code == 401
+    # "Other voice": the same text at another pitch, as a third video.
+    response, elapsed = env.post(click("cb-v", values["other_voice"], card_id))
+    assert response.json()["toast"]["type"] == "success" and elapsed < 3.0
+    wait_until(lambda: env.fake.sent("media")[2:], timeout=240)
+    params = json.loads(env.query("SELECT params FROM tasks WHERE name LIKE '%other_voice%'")[0][0])
+    assert params["voice_params"]["pitch"] == 1.3 and params["text"] == "你好"
+
     response, elapsed = env.post(click("cb-3", values["audio_only"], card_id))
     assert response.json()["toast"]["type"] == "success" and elapsed < 3.0
     audio = wait_until(lambda: env.fake.sent("audio"), timeout=120)
@@ -174,4 +188,4 @@ def test_another_take_double_click_and_audio_only(env: Env, tmp_path: Path) -> N
     # An unknown button: an error toast, no work.
     response, _ = env.post(click("cb-4", {"action": "self_destruct", "ref": "x"}, card_id))
     assert response.status_code == 200 and response.json()["toast"]["type"] == "error"
-    assert len(env.query("SELECT id FROM tasks")) == 3
+    assert len(env.query("SELECT id FROM tasks")) == 4
