@@ -204,6 +204,7 @@ def test_photo_with_avatar_then_video_shows_that_face(env: Env, tmp_path: Path) 
     frame = _first_frame(video, tmp_path)
     photo_x, photo_y = _face_centre(cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR))
     frame_x, frame_y = _face_centre(frame)
+    print("face centre (x, y) photo", (photo_x, photo_y), "video frame 0", (frame_x, frame_y))
     assert photo_x > 0.6, "the test photo's face is on the right"
     assert abs(frame_x - photo_x) < 0.06 and abs(frame_y - photo_y) < 0.06, (
         (photo_x, photo_y),
