@@ -160,6 +160,20 @@ class McpSettings(BaseModel):
 
 class BotSettings(BaseModel):
     user_messages_per_minute: int = 20
+    max_user_media_mb: int = 20  # photos, voice and files users send: download stops here
+
+
+class AsrSettings(BaseModel):
+    """OpenAI-compatible speech-to-text (POST {base_url}/audio/transcriptions) for voice messages."""
+
+    base_url: str = ""
+    api_key: SecretStr = SecretStr("")
+    model: str = "whisper-1"
+    timeout_s: float = 60.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url)
 
 
 class SchedulerSettings(BaseModel):
@@ -202,6 +216,8 @@ class Settings(BaseSettings):
     mcp: McpSettings = Field(default_factory=McpSettings)
 
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+    asr: AsrSettings = Field(default_factory=AsrSettings)
 
     # Keyword arguments given in code (tests, CLI flags): re-applied on every reload.
     _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -302,6 +302,7 @@ class AgentManager:
                 settings=settings,
                 language=language,
                 channel=message.channel.value,
+                images=[str(i) for i in (message.raw or {}).get("images") or []],
             )
             try:
                 result = await brain.respond(ctx)

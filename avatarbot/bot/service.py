@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from avatarbot.auth.shared_limits import make_limiter
-from avatarbot.bot import commands, router
+from avatarbot.bot import commands, router, user_media
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.delivery import follow_task, send_reply
 from avatarbot.bot.streaming import relay_for
@@ -232,6 +232,14 @@ class BotService:
         and tool events.
         """
         max_bytes = sender.max_video_bytes if sender is not None else None
+        if msg.raw.get("card_action"):  # a button under a video (bot.card_actions)
+            from avatarbot.bot import card_actions
+
+            return await card_actions.run(self.services, msg)
+        # Photos, voice and files: answered there, or turned into text/image input here.
+        handled = await user_media.prepare(self.services, msg, sender)
+        if handled is not None:
+            return handled
         replies = await commands.run(self.services, msg, max_video_bytes=max_bytes)
         if replies is not None:
             return replies

@@ -53,6 +53,7 @@ def run_video_generation(ctx: JobContext) -> dict[str, Any]:
         framing=params.get("framing") or pipe.framing,
         face_cache=_face_cache(ctx.settings),
         max_text_chars=pipe.max_text_chars,
+        seed=int(params.get("seed") or 0),  # "another take" asks for other blinks and motion
     )
     out = ctx.settings.media_dir / "video" / f"{ctx.task_id}.mp4"
     common = {

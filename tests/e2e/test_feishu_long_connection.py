@@ -74,3 +74,36 @@ def test_events_arrive_over_the_socket_and_it_reconnects(
     bot = server.server.config.app.state.services.bot  # type: ignore[attr-defined]
     wait_until(lambda: bot.duplicates >= 1, timeout=10)
     assert sum("Agent:" in m["content"].get("text", "") for m in fake.sent("text")) == 1
+
+
+def test_card_button_over_the_socket_is_acked_with_a_toast(
+    running: tuple[FakeFeishu, RunningServer],
+) -> None:
+    import base64
+    import json
+
+    fake, _server = running
+    wait_until(lambda: fake.ws_connected, timeout=30)
+    fake.ws_push_event(
+        {
+            "schema": "2.0",
+            "header": {"event_id": "ws-card-1", "event_type": "card.action.trigger", "token": ""},
+            "event": {
+                "operator": {"open_id": "ou_clicker"},
+                "action": {
+                    "value": {"action": "another_take", "ref": "gone:video"},
+                    "tag": "button",
+                },
+                "context": {"open_message_id": "om_card", "open_chat_id": "oc_ws_card"},
+            },
+        }
+    )
+    ack = wait_until(lambda: [a for a in fake.ws_acks if a.get("data")], timeout=10)[0]
+    assert ack["code"] == 200
+    answer = json.loads(base64.b64decode(ack["data"]))
+    assert answer["toast"] == {"type": "success", "content": "Making another take…"}
+    # The click reached the bot as structured input: the video it names is unknown.
+    reply = wait_until(
+        lambda: [m for m in fake.sent("text") if m["receive_id"] == "oc_ws_card"], timeout=20
+    )
+    assert "no longer available" in reply[0]["content"]["text"]

@@ -35,6 +35,11 @@ class FakeFeishu:
         self.messages: list[dict[str, Any]] = []  # sent messages after uuid dedup
         self.patches: list[dict[str, Any]] = []
         self.uploads: dict[str, dict[str, Any]] = {}  # file_key/image_key -> form + bytes
+        # Users' media: (message_id, file_key) -> bytes, or an int = a stream of that many
+        # bytes without Content-Length (a client must stop reading at its cap).
+        self.resources: dict[tuple[str, str], bytes | int] = {}
+        self.resource_bytes_sent = 0
+        self.user_messages: dict[str, tuple[str, dict[str, Any]]] = {}  # GET a message by id
         self._seen_uuids: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -256,6 +261,44 @@ class FakeFeishu:
                 {"reply_to": message_id, "reply_in_thread": bool(body.get("reply_in_thread"))},
             )
 
+        @app.get("/open-apis/im/v1/messages/{message_id}")
+        async def get_message(message_id: str, request: Request) -> Any:
+            if (denied := authorised(request)) is not None:
+                return denied
+            found = fake.user_messages.get(message_id)
+            if found is None:
+                return JSONResponse({"code": 230002, "msg": "message not found"}, 400)
+            msg_type, content = found
+            item = {
+                "message_id": message_id,
+                "msg_type": msg_type,
+                "body": {"content": json.dumps(content, ensure_ascii=False)},
+            }
+            return {"code": 0, "msg": "ok", "data": {"items": [item]}}
+
+        @app.get("/open-apis/im/v1/messages/{message_id}/resources/{file_key}")
+        async def resource(message_id: str, file_key: str, request: Request) -> Any:
+            from fastapi.responses import Response, StreamingResponse
+
+            if (denied := authorised(request)) is not None:
+                return denied
+            if request.query_params.get("type") not in ("image", "file"):
+                return JSONResponse({"code": 234001, "msg": "Invalid request param."}, 400)
+            found = fake.resources.get((message_id, file_key))
+            if found is None:
+                return JSONResponse({"code": 234003, "msg": "File not in msg."}, 400)
+            if isinstance(found, bytes):
+                fake.resource_bytes_sent += len(found)
+                return Response(found, media_type="application/octet-stream")
+
+            async def endless(total: int = found) -> Any:
+                chunk = b"\0" * 65536
+                for _ in range(total // len(chunk)):
+                    fake.resource_bytes_sent += len(chunk)
+                    yield chunk
+
+            return StreamingResponse(endless(), media_type="application/octet-stream")
+
         @app.patch("/open-apis/im/v1/messages/{message_id}")
         async def patch(message_id: str, request: Request) -> Any:
             if (denied := authorised(request)) is not None:
@@ -373,6 +416,24 @@ def message_event(
             },
         },
     }
+
+
+def media_event(
+    *,
+    event_id: str,
+    chat_id: str,
+    token: str,
+    message_type: str,
+    content: dict[str, Any],
+    sender_open_id: str = "ou_user_1",
+) -> dict[str, Any]:
+    """A receive_v1 event of any message type (image, audio, file, post, sticker, …)."""
+    event = message_event(
+        event_id=event_id, chat_id=chat_id, text="", token=token, sender_open_id=sender_open_id
+    )
+    event["event"]["message"]["message_type"] = message_type
+    event["event"]["message"]["content"] = json.dumps(content, ensure_ascii=False)
+    return event
 
 
 def signed_body(

@@ -43,6 +43,7 @@ class FakeWecom:
         self.robot_times: list[float] = []
         self.robot_refusals = 0
         self.media: dict[str, dict[str, Any]] = {}
+        self.user_media: dict[str, bytes] = {}  # media/get: what users sent, by MediaId
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server: RunningServer | None = None
@@ -144,6 +145,17 @@ class FakeWecom:
                 "created_at": str(int(time.time())),
             }
 
+        @app.get("/cgi-bin/media/get")
+        async def media_get(request: Request, media_id: str = "") -> Any:
+            from fastapi.responses import Response
+
+            if (error := token_error(request)) is not None:
+                return error
+            data = fake.user_media.get(media_id)
+            if data is None:
+                return {"errcode": 40007, "errmsg": "invalid media_id"}
+            return Response(data, media_type="application/octet-stream")
+
         @app.post("/cgi-bin/message/send")
         async def message_send(request: Request) -> Any:
             if (error := token_error(request)) is not None:
@@ -212,4 +224,14 @@ def text_message(*, msg_id: str, user: str, content: str) -> str:
         f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
         f"<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
         f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>"
+    )
+
+
+def media_message(*, msg_id: str, user: str, msg_type: str, fields: dict[str, str]) -> str:
+    """An image / voice / file / location … callback (fields: MediaId, Recognition, …)."""
+    extra = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items())
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+        f"<CreateTime>1700000000</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>"
+        f"{extra}<MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>"
     )

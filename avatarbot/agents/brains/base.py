@@ -23,6 +23,7 @@ class BrainContext:
     settings: Settings
     language: str = "en"  # "zh" when the message is mostly Chinese
     channel: str = ""  # feishu | wecom | web | scheduler
+    images: list[str] = field(default_factory=list)  # data: URLs of photos the user sent
 
 
 @dataclass

@@ -59,7 +59,7 @@ class LLMBrain:
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": _system_prompt(ctx)},
             *ctx.history,
-            {"role": "user", "content": ctx.text},
+            {"role": "user", "content": _user_content(ctx)},
         ]
         tools = ctx.toolbox.llm_schemas()
         limit = max(1, self.settings.max_tool_steps)
@@ -71,10 +71,10 @@ class LLMBrain:
                         client, messages, tools, ctx.emit, separate=bool(texts)
                     )
                 except ExternalServiceError:
-                    if not _drop_tool_images(messages):
+                    if not _drop_images(messages):
                         raise
-                    # A text-only model refuses image parts: go on with the tools' text alone.
-                    logger.info("the model refused the tools' images; retrying without them")
+                    # A text-only model refuses image parts: go on with the text alone.
+                    logger.info("the model refused image input; retrying with the text alone")
                     text, calls = await self._complete(
                         client, messages, tools, ctx.emit, separate=bool(texts)
                     )
@@ -232,16 +232,31 @@ class _translated_errors:
         return False
 
 
-def _drop_tool_images(messages: list[dict[str, Any]]) -> bool:
-    kept = [m for m in messages if not (m["role"] == "user" and isinstance(m["content"], list))]
-    dropped = len(kept) != len(messages)
-    messages[:] = kept
+def _drop_images(messages: list[dict[str, Any]]) -> bool:
+    """Keep only the text of every user message with image parts (the user's photos and the
+    tools' images); True when something was dropped. The question itself must survive."""
+    dropped = False
+    for i, message in enumerate(messages):
+        if message["role"] == "user" and isinstance(message["content"], list):
+            parts = message["content"]
+            text = "\n".join(p.get("text", "") for p in parts if p.get("type") == "text")
+            messages[i] = {"role": "user", "content": text}
+            dropped = True
     return dropped
 
 
 def _image_parts(outcome: ToolOutcome) -> list[dict[str, Any]]:
     urls = getattr(outcome.result, "image_urls", None) if outcome.ok else None
     return [{"type": "image_url", "image_url": {"url": u}} for u in (urls() if urls else [])]
+
+
+def _user_content(ctx: BrainContext) -> str | list[dict[str, Any]]:
+    """Plain text, or text plus OpenAI image_url parts when the user sent photos."""
+    if not ctx.images:
+        return ctx.text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": ctx.text}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in ctx.images]
+    return parts
 
 
 def _system_prompt(ctx: BrainContext) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.media import convert_audio, media_duration
+from avatarbot.bot.types import Attachment, IncomingMessage
 from avatarbot.config import FeishuSettings
 from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.feishu.client import MAX_FILE_BYTES, FeishuClient
@@ -165,6 +166,13 @@ class FeishuChannel:
         if image_key:
             content["image_key"] = image_key
         await self._send(target, "media", content, key)
+        if key:  # buttons under the video: another take, other voice, audio only
+            from avatarbot.integrations.feishu.card_callback import actions_card
+
+            try:
+                await self._send(target, "interactive", actions_card(key), f"{key}:actions")
+            except ExternalServiceError as exc:  # the video itself was delivered
+                logger.warning("Feishu video buttons not sent: %s", exc.message)
 
     async def send_audio(
         self, target: ChatTarget, path: Path, *, duration_s: float, key: str = ""
@@ -201,6 +209,34 @@ class FeishuChannel:
         return stream
 
     # --- inbound -----------------------------------------------------------------------
+
+    async def fetch_replied_photo(self, msg: IncomingMessage, *, max_bytes: int) -> bytes | None:
+        """The photo of the message `msg` replies to (None when that is no image message)."""
+        import json
+
+        parent = str(msg.raw.get("parent_id") or "")
+        if not parent:
+            return None
+        found = await self.client.get_message(parent)
+        if found.get("msg_type") != "image":
+            return None
+        try:
+            content = json.loads((found.get("body") or {}).get("content") or "{}")
+        except (TypeError, ValueError):
+            return None
+        key = str(content.get("image_key") or "") if isinstance(content, dict) else ""
+        if not key:
+            return None
+        return await self.client.download_resource(parent, key, kind="image", max_bytes=max_bytes)
+
+    async def fetch_media(
+        self, msg: IncomingMessage, attachment: Attachment, *, max_bytes: int
+    ) -> bytes:
+        """bot.user_media.MediaFetcher: a user's photo/voice/file from the message resources API."""
+        kind = "image" if attachment.kind == "image" else "file"  # audio and video are "file"
+        return await self.client.download_resource(
+            msg.message_id, attachment.key, kind=kind, max_bytes=max_bytes
+        )
 
     def _on_socket_event(self, body: dict[str, Any]) -> None:
         """An event from the long connection (already on the app's loop)."""

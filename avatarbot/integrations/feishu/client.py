@@ -228,6 +228,47 @@ class FeishuClient:
         )
         return str(data.get("message_id") or "")
 
+    async def get_message(self, message_id: str) -> dict[str, Any]:
+        """One message ({"msg_type", "body": {"content"}, …}); {} when Feishu lists none."""
+        data = await self.call("GET", f"/open-apis/im/v1/messages/{message_id}")
+        items = data.get("items") or []
+        return dict(items[0]) if items and isinstance(items[0], dict) else {}
+
+    async def download_resource(
+        self, message_id: str, file_key: str, *, kind: str, max_bytes: int
+    ) -> bytes:
+        """A user's image/file/audio from a message (GET .../resources/{file_key}?type=image|file).
+
+        Streams and stops past `max_bytes` (MediaTooLarge); FeishuAPIError when refused."""
+        from avatarbot.integrations.media_download import error_envelope, is_json, read_capped
+
+        path = f"/open-apis/im/v1/messages/{message_id}/resources/{file_key}"
+        refreshed = False
+        while True:
+            token = await self.tenant_token()
+            try:
+                async with self._http.stream(
+                    "GET",
+                    path,
+                    params={"type": kind},
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as response:
+                    if response.status_code == 200 and not is_json(response):
+                        return await read_capped(response, max_bytes)
+                    data = await error_envelope(response)
+                    status = response.status_code
+            except httpx.HTTPError as exc:
+                raise FeishuAPIError(f"Feishu resource download failed: {exc}") from exc
+            code = int(data.get("code", -1))
+            if code in TOKEN_INVALID_CODES and not refreshed:
+                refreshed = True
+                await self.tenant_token(force=True)
+                continue
+            raise FeishuAPIError(
+                f"Feishu refused the resource (HTTP {status}, code {code} {data.get('msg', '')})",
+                code,
+            )
+
     async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
         await self.call(
             "PATCH",

@@ -55,8 +55,18 @@ def parse_message_event(body: dict[str, Any], bot_open_id: str = "") -> Incoming
         mentioned=mentioned,
         attachments=attachments,
         thread_id=str(message.get("thread_id") or ""),
-        raw={"message_type": msg_type},
+        raw=_raw(msg_type, text, attachments, str(message.get("parent_id") or "")),
     )
+
+
+def _raw(msg_type: str, text: str, attachments: list[Attachment], parent_id: str) -> dict[str, Any]:
+    raw: dict[str, Any] = {"message_type": msg_type}
+    if parent_id:  # a reply: "/avatar" in reply to a photo uses that photo
+        raw["parent_id"] = parent_id
+    if not text.strip() and not attachments:
+        # A sticker, shared chat, location, …: the bot says what it can read (bot.user_media).
+        raw["unsupported"] = msg_type or "unknown"
+    return raw
 
 
 def _bot_mentions(mentions: list[dict[str, Any]], bot_open_id: str) -> tuple[bool, set[str]]:

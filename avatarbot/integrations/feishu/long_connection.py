@@ -37,9 +37,21 @@ def sdk_client(settings: FeishuSettings, on_event: EventSink) -> Any:
 
     # Events on the long connection arrive neither encrypted nor signed (the socket itself
     # is authenticated with the app secret), so the dispatcher needs no keys.
+    def _on_card_action(data: Any) -> Any:
+        from lark_oapi.event.callback.model.p2_card_action_trigger import (
+            P2CardActionTriggerResponse,
+        )
+
+        from avatarbot.integrations.feishu.card_callback import answer
+
+        body = json.loads(lark.JSON.marshal(data))
+        on_event(body)  # the work goes to the app's loop; the toast goes back in the ack
+        return P2CardActionTriggerResponse(answer(body))
+
     handler = (
         lark.EventDispatcherHandler.builder("", "")
         .register_p2_im_message_receive_v1(_on_message)
+        .register_p2_card_action_trigger(_on_card_action)
         .build()
     )
     return lark.ws.Client(

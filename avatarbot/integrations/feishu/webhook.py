@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from avatarbot.api.uploads import read_body
 from avatarbot.errors import AvatarbotError, InvalidInput, PermissionDenied
 from avatarbot.integrations.feishu import crypto
-from avatarbot.integrations.feishu.events import parse_message_event
+from avatarbot.integrations.feishu.events import event_type, parse_message_event
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,11 @@ async def feishu_webhook(request: Request) -> JSONResponse:
 
 def handle_event(channel: Any, body: dict[str, Any]) -> dict[str, Any]:
     """Turn a verified event into an IncomingMessage and hand it to the bot (non-blocking)."""
+    from avatarbot.integrations.feishu.card_callback import CARD_ACTION, handle_card_action
+
+    if event_type(body) == CARD_ACTION:  # a button under a video: answered with a toast
+        channel.last_event_at = time.time()
+        return handle_card_action(channel, body)
     msg = parse_message_event(body, channel.bot_open_id)
     if msg is None:
         return {}

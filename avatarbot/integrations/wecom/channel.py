@@ -10,6 +10,7 @@ from typing import Any
 
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.media import convert_audio
+from avatarbot.bot.types import Attachment, IncomingMessage
 from avatarbot.config import WecomSettings
 from avatarbot.errors import ExternalServiceError
 from avatarbot.integrations.http import RetryPolicy
@@ -64,6 +65,12 @@ class WecomChannel:
 
     async def stop(self) -> None:
         await self.client.aclose()
+
+    async def fetch_media(
+        self, msg: IncomingMessage, attachment: Attachment, *, max_bytes: int
+    ) -> bytes:
+        """bot.user_media.MediaFetcher: a user's photo/voice/file by MediaId (media/get)."""
+        return await self.client.download_media(attachment.key, max_bytes=max_bytes)
 
     def status(self) -> dict[str, Any]:
         info: dict[str, Any] = {"status": "ok", "base_url": self.settings.base_url}

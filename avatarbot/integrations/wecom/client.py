@@ -134,6 +134,38 @@ class WecomClient:
         )
         return str(data["media_id"])
 
+    async def download_media(self, media_id: str, *, max_bytes: int) -> bytes:
+        """A user's image/voice/file by media_id (GET /cgi-bin/media/get), capped while streaming.
+
+        MediaTooLarge past `max_bytes`; WecomAPIError when WeCom answers an error envelope."""
+        from avatarbot.integrations.media_download import error_envelope, is_json, read_capped
+
+        refreshed = False
+        while True:
+            token = await self.access_token()
+            try:
+                async with self._http.stream(
+                    "GET",
+                    "/cgi-bin/media/get",
+                    params={"access_token": token, "media_id": media_id},
+                ) as response:
+                    if response.status_code == 200 and not is_json(response):
+                        return await read_capped(response, max_bytes)
+                    data = await error_envelope(response)
+                    status = response.status_code
+            except httpx.HTTPError as exc:
+                raise WecomAPIError(f"WeCom media download failed: {exc}") from exc
+            errcode = int(data.get("errcode", -1))
+            if errcode in TOKEN_INVALID_CODES and not refreshed:
+                refreshed = True
+                await self.access_token(force=True)
+                continue
+            raise WecomAPIError(
+                f"WeCom refused the media (HTTP {status}, errcode {errcode} "
+                f"{data.get('errmsg', '')})".strip(),
+                errcode,
+            )
+
     async def send_message(
         self, *, touser: str, msgtype: str, payload: dict[str, Any]
     ) -> dict[str, Any]:

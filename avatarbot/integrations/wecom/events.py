@@ -16,6 +16,7 @@ def parse_message(data: dict[str, Any]) -> IncomingMessage | None:
     # Messages carry MsgId; events don't, so WeCom's advice is FromUserName + CreateTime.
     event_id = str(data.get("MsgId") or f"{user}:{data.get('CreateTime', '')}")
     text = ""
+    unsupported = ""
     attachments: list[Attachment] = []
     if msg_type == "text":
         text = str(data.get("Content") or "")
@@ -35,6 +36,16 @@ def parse_message(data: dict[str, Any]) -> IncomingMessage | None:
             return None
         text = "/help"  # greet a user who opens the app or follows it with the command list
         event_id = f"{user}:{data.get('CreateTime', '')}:{event}"
+    elif msg_type in ("video", "file"):
+        attachments.append(
+            Attachment(
+                kind=msg_type,
+                key=str(data.get("MediaId") or ""),
+                name=str(data.get("Title") or data.get("FileName") or ""),
+            )
+        )
+    elif msg_type:
+        unsupported = msg_type  # location, link, …: answered with what the bot can read
     else:
         return None
     return IncomingMessage(
@@ -47,5 +58,9 @@ def parse_message(data: dict[str, Any]) -> IncomingMessage | None:
         chat_type="p2p",  # self-built app callbacks are one-to-one; app group chats are send-only
         mentioned=True,
         attachments=attachments,
-        raw={"msg_type": msg_type, "agent_id": str(data.get("AgentID") or "")},
+        raw={
+            "msg_type": msg_type,
+            "agent_id": str(data.get("AgentID") or ""),
+            **({"unsupported": unsupported} if unsupported else {}),
+        },
     )

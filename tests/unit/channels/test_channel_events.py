@@ -135,7 +135,11 @@ def test_wecom_text_image_voice_event() -> None:
     enter = parse_message(_xml("<MsgType>event</MsgType><Event>enter_agent</Event>"))
     assert enter is not None and enter.text == "/help" and enter.event_id == "zhang:17:enter_agent"
     assert parse_message(_xml("<MsgType>event</MsgType><Event>LOCATION</Event>")) is None
-    assert parse_message(_xml("<MsgType>location</MsgType><MsgId>45</MsgId>")) is None
+    # Message types the bot cannot read still reach it, flagged, so the user gets a clear reply.
+    location = parse_message(_xml("<MsgType>location</MsgType><MsgId>45</MsgId>"))
+    assert location is not None and location.raw["unsupported"] == "location"
+    video = parse_message(_xml("<MsgType>video</MsgType><MediaId>vd1</MediaId><MsgId>46</MsgId>"))
+    assert video is not None and video.attachments[0].kind == "video"
 
 
 def test_wecom_xml_parser_is_strict() -> None:
