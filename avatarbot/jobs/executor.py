@@ -133,7 +133,7 @@ class LocalExecutor:
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.jobs.heartbeat_interval_s)
+            await asyncio.sleep(self.settings.jobs.sweep_interval_s)
             try:
                 await self.recover()
             except Exception:  # the next sweep tries again
