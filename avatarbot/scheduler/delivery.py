@@ -32,8 +32,10 @@ def robot_text(report: Report) -> str:
 def report_replies(report: Report, *, robot: bool) -> list[Any]:
     from avatarbot.bot.types import Reply, ReplyKind
 
-    if report.kind == "video" and report.video_path is not None and not robot:
+    if report.kind == "video" and not robot and (report.video_path or report.task_id):
         replies = [Reply(ReplyKind.TEXT, text=report.text)] if report.text else []
+        if report.video_path is None:  # still rendering: the outbox sends it when done
+            return [*replies, Reply(ReplyKind.VIDEO, task_id=report.task_id)]
         return [*replies, Reply(ReplyKind.VIDEO, path=report.video_path)]
     text = robot_text(report)
     kind = ReplyKind.TEXT if report.kind == "text" else ReplyKind.MARKDOWN

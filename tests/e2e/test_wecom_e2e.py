@@ -70,6 +70,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         env="test",
         data_dir=tmp_path / "data",
         database_url=f"sqlite+aiosqlite:///{db_path}",
+        # The outbox retries a failed delivery once more, soon, then gives up.
+        bot={"delivery_max_attempts": 2, "delivery_backoff_s": 0.2},
         auth={"secret_key": "test-secret-key-0123456789abcdef0123456789"},
         wecom={
             "corp_id": CORP_ID,
@@ -161,7 +163,8 @@ def test_upload_failures_are_retried_then_task_failed(env: Env) -> None:
         lambda: env.query("SELECT error_message FROM tasks WHERE status='failed'"), timeout=180
     )
     assert "delivery to wecom failed" in rows[0][0]
-    assert len(env.fake.calls("/cgi-bin/media/upload")) == RetryPolicy().attempts
+    # The client's retries, once per outbox attempt.
+    assert len(env.fake.calls("/cgi-bin/media/upload")) == 2 * RetryPolicy().attempts
     assert env.fake.sent("video") == []
 
 
