@@ -226,9 +226,20 @@ class BotService:
         delivered. Raises ExternalServiceError when the platform is not configured or the
         delivery was given up.
         """
-        sender = self._sender(platform, target if isinstance(target, dict) else None)
-        group = f"push:{key or reply.task_id or uuid.uuid4().hex}"
-        await self.enqueue(platform, target, [reply], group_key=group, sender=sender)
+        key = key or reply.task_id or uuid.uuid4().hex
+        await self.push(platform, outbox.target_dict(target), [reply], key=key)
+
+    async def push(
+        self, platform: str, target: dict[str, Any], replies: list[Reply], *, key: str
+    ) -> None:
+        """Queue several replies as one ordered group (all or none), then wait for delivery.
+
+        `key` is stable per push (a schedule's fire): a re-run after a crash finds the group
+        queued already and only waits for it.
+        """
+        sender = self._sender(platform, target)
+        group = f"push:{key}"
+        await self.enqueue(platform, target, replies, group_key=group, sender=sender)
         rows = await self.dispatcher.wait_group(group, PUSH_WAIT_S)
         failed = [r for r in rows if r.status != outbox.SENT]
         if failed:

@@ -46,8 +46,8 @@ async def _send_via_bot(
     bot: Any, platform: str, target: dict[str, Any], report: Report, key: str
 ) -> None:
     replies = report_replies(report, robot=platform == "webhook")
-    for index, reply in enumerate(replies):
-        await bot.send_to_target(platform, target, reply, key=f"{key}:{index}")
+    # One outbox group, queued at once: a crash cannot leave the text queued without the video.
+    await bot.push(platform, target, replies, key=f"{key}:0")
 
 
 class RobotReportSender:

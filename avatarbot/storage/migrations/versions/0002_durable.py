@@ -54,9 +54,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("payload", sa.JSON(), nullable=True))
-        batch_op.add_column(
-            sa.Column("attempts", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("lease_owner", sa.String(length=200), nullable=True))
         batch_op.add_column(_ts("lease_until"))
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
