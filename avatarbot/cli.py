@@ -198,6 +198,10 @@ def _register_domains() -> None:
     from avatarbot.pipeline.cli import register as register_pipeline
 
     register_pipeline(app)  # render, bench pipeline
+    from avatarbot.bot.bench import bench_webhook
+    from avatarbot.pipeline.cli import bench_app
+
+    bench_app.command("webhook")(bench_webhook)
     app.command("worker")(worker)
 
 

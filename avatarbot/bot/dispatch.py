@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,15 @@ SenderFor = Callable[[str, dict[str, Any]], ChannelSender]
 
 
 class Dispatcher:
-    def __init__(self, services: Services, sender_for: SenderFor, owner: str = PROCESS_ID) -> None:
+    def __init__(
+        self,
+        services: Services,
+        sender_for: SenderFor,
+        owner: str = PROCESS_ID,
+        gate: asyncio.Lock | None = None,
+    ) -> None:
         self.services = services
+        self.gate = gate or db_gate(services)
         self.sender_for = sender_for
         self.owner = owner
         self.wake = asyncio.Event()
@@ -52,6 +59,9 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(MAX_PARALLEL)
         self._cards: dict[str, tuple[str, dict[str, Any], str, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _session(self) -> Any:
+        return gated_session(self.services, self.gate)
 
     @property
     def _settings(self) -> Any:
@@ -83,14 +93,14 @@ class Dispatcher:
 
     async def run_once(self, group_key: str | None = None) -> list[asyncio.Task[str]]:
         """Claim and start sending every due row (of one group, if given)."""
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             pending = await _pending(session, group_key)
         dead = dead_owners(r.lease_owner for r in pending)
         started = []
         for row in outbox.heads(pending, dead=dead):
             if row.id in self._inflight:
                 continue
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 if not await outbox.claim(
                     session, row.id, owner=self.owner, lease_s=LEASE_S, dead=dead
                 ):
@@ -119,7 +129,7 @@ class Dispatcher:
         deadline = loop.time() + timeout_s
         while True:
             await self.deliver_group(group_key)
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 rows = await outbox.group_rows(session, group_key)
             if all(r.status != outbox.PENDING for r in rows) or loop.time() > deadline:
                 return rows
@@ -138,7 +148,7 @@ class Dispatcher:
 
     def _renew(self, row_id: int) -> Callable[[], Any]:
         async def renew() -> bool:
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 return await outbox.update_row(
                     session, row_id, self.owner, lease_until=lease_until(LEASE_S)
                 )
@@ -198,7 +208,7 @@ class Dispatcher:
     async def _send_task_media(
         self, row: Delivery, sender: ChannelSender, target: ChatTarget
     ) -> bool:
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             task = await session.get(Task, row.task_id)
             handle = await outbox.progress_handle(session, row)
         if task is not None and not task.status.finished:
@@ -286,7 +296,7 @@ class Dispatcher:
             return "failed"
         what = "video" if row.kind == "video" else "audio" if row.kind == "audio" else "file"
         if row.task_id:
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 await task_service.finish(
                     session=session,
                     task_id=row.task_id,
@@ -297,7 +307,7 @@ class Dispatcher:
         # through, and the user should hear about it rather than wait forever.
         with contextlib.suppress(ExternalServiceError, AvatarbotError):
             sender = self.sender_for(row.platform, row.target)
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 handle = await outbox.progress_handle(session, row)
             await _close_card(sender, handle, "Failed")
             await sender.send_text(
@@ -308,7 +318,7 @@ class Dispatcher:
         return "failed"
 
     async def _set(self, row: Delivery, **values: Any) -> None:
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             if not await outbox.update_row(session, row.id, self.owner, **values):
                 raise _LeaseLost(row.id)
         for name, value in values.items():
@@ -318,7 +328,7 @@ class Dispatcher:
 
     async def _load_cards(self) -> None:
         """Cards whose media row is still pending (a restart): keep updating them."""
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             stmt = select(Delivery).where(
                 Delivery.kind == outbox.PROGRESS, Delivery.status == outbox.SENT
             )
@@ -354,6 +364,25 @@ class Dispatcher:
                     )
                 except (ExternalServiceError, AvatarbotError) as exc:  # a courtesy only
                     logger.warning("progress update for %s failed: %s", event.task_id, exc)
+
+
+def db_gate(services: Services) -> asyncio.Lock | None:
+    """SQLite: one writer at a time in this process, queued here instead of in SQLite.
+
+    SQLite's busy handler sleeps in growing steps (up to tens of ms) when a write finds the
+    database locked; a webhook's insert landing during the bot's own short transactions
+    would pay that. An asyncio lock hands the turn over at once. PostgreSQL needs none.
+    """
+    return asyncio.Lock() if services.db.dialect == "sqlite" else None
+
+
+@contextlib.asynccontextmanager
+async def gated_session(services: Services, gate: asyncio.Lock | None) -> AsyncIterator[Any]:
+    async with (
+        gate if gate is not None else contextlib.nullcontext(),
+        services.db.session() as session,
+    ):
+        yield session
 
 
 class _LeaseLost(AvatarbotError):

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.bot import commands, inbox, outbox, router
 from avatarbot.bot.channel import ChannelSender, ChatTarget
-from avatarbot.bot.dispatch import Dispatcher
+from avatarbot.bot.dispatch import Dispatcher, db_gate, gated_session
 from avatarbot.bot.types import IncomingMessage, Reply
 from avatarbot.errors import AvatarbotError, ExternalServiceError
 from avatarbot.jobs.lease import PROCESS_ID, heartbeat
@@ -51,7 +51,10 @@ class BotService:
         self.robot_sender: Callable[[str, str], ChannelSender] | None = None
         self.limiter = RateLimiter(services.settings.bot.user_messages_per_minute, 60.0)
         self.owner = PROCESS_ID
-        self.dispatcher = Dispatcher(services, self._sender_for_row, owner=self.owner)
+        self.gate = db_gate(services)  # shared with the dispatcher: one SQLite writer here
+        self.dispatcher = Dispatcher(
+            services, self._sender_for_row, owner=self.owner, gate=self.gate
+        )
         self._chat_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_users: dict[tuple[str, str], int] = defaultdict(int)
         self._background: set[asyncio.Task[Any]] = set()
@@ -72,7 +75,7 @@ class BotService:
 
     async def recover_inbox(self) -> int:
         """Handle every inbox event that was received but not finished (and nobody holds)."""
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             rows = await inbox.unfinished(session)
         for row in rows:
             self.kick(row.platform, row.event_id)
@@ -91,7 +94,7 @@ class BotService:
 
     async def resume_deliveries(self) -> int:
         """Chat video tasks from before the outbox (source in params, no rows): queue rows."""
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             stmt = select(Task).where(
                 Task.task_type == TaskType.VIDEO_GENERATION,
                 Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING]),
@@ -122,7 +125,7 @@ class BotService:
     async def prune_inbox(self, older_than_s: float = INBOX_KEEP_S) -> int:
         """Forget processed events (and sent replies) older than any platform retry."""
         cutoff = utcnow() - timedelta(seconds=older_than_s)
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             result = await session.execute(
                 delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff)
             )
@@ -153,7 +156,7 @@ class BotService:
         redelivery of one that was never finished. False for a duplicate of a finished one.
         Raises when the database cannot take it: the platform must then not get a 200.
         """
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             outcome = await inbox.receive(session, msg)
         if outcome == "duplicate":
             self.duplicates += 1
@@ -186,7 +189,7 @@ class BotService:
 
     async def process_event(self, platform: str, event_id: str) -> list[Reply] | None:
         """Claim a stored event and answer it; None when another process has it or it is done."""
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             row = await inbox.claim(
                 session, platform, event_id, owner=self.owner, lease_s=INBOX_LEASE_S
             )
@@ -194,13 +197,13 @@ class BotService:
             return None
         msg = inbox.from_payload(row.payload)
         if row.attempts > inbox.MAX_ATTEMPTS:
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 await inbox.finish(session, row.id, "failed", "gave up: the message kept failing")
                 await session.commit()
             return None
 
         async def renew() -> bool:
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 return await inbox.renew(session, row.id, owner=self.owner, lease_s=INBOX_LEASE_S)
 
         chat = (msg.channel.value, msg.chat_id)
@@ -260,7 +263,7 @@ class BotService:
         sender = sender or self._sender(platform, target if isinstance(target, dict) else None)
         rows = outbox.plan(replies, edits_messages=sender.edits_messages)
         try:
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 outbox.add_rows(
                     session,
                     group_key=group_key,
@@ -301,6 +304,9 @@ class BotService:
             raise ExternalServiceError(f"channel {platform} is not configured")
         return sender
 
+    def _session(self) -> Any:
+        return gated_session(self.services, self.gate)
+
     def _sender_for_row(self, platform: str, target: dict[str, Any]) -> ChannelSender:
         return self._sender(platform, target)
 
@@ -326,7 +332,7 @@ class BotService:
         """Close the inbox row and queue its replies, in one transaction."""
         group = inbox.group_key(msg.channel.value, msg.event_id)
         rows = outbox.plan(replies, edits_messages=bool(sender and sender.edits_messages))
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             if rows:
                 outbox.add_rows(
                     session,
@@ -347,7 +353,7 @@ class BotService:
         try:
             sender = self._sender(msg.channel.value)
         except ExternalServiceError as exc:
-            async with self.services.db.session() as session:
+            async with self._session() as session:
                 await inbox.finish(session, row_id, "failed", exc.message)
                 await session.commit()
             return []

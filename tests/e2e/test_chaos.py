@@ -83,6 +83,7 @@ def _env(tmp: Path, fake: FakeFeishu, kill_at: str | None) -> dict[str, str]:
         AVATARBOT_FEISHU__BASE_URL=fake.base_url,
         AVATARBOT_BOT__RECOVER_INTERVAL_S="0.5",
         AVATARBOT_JOBS__HEARTBEAT_INTERVAL_S="1",
+        AVATARBOT_PIPELINE__VIDEO_SIZE="192",  # a real render, kept small: 16 cases on 2 cores
     )
     if kill_at:
         env[KILL_ENV] = kill_at
@@ -132,6 +133,8 @@ def _schedule_and_run(server: Server, chat: str, prompt: str) -> None:
         timeout=30,
     )
     auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    agents = httpx.get(f"{url}/agents/list", headers=auth, timeout=30).json()
+    agent = next((a["name"] for a in agents if a.get("is_default")), agents[0]["name"])
     schedule = httpx.post(
         f"{url}/scheduler/create",
         headers=auth,
@@ -140,7 +143,7 @@ def _schedule_and_run(server: Server, chat: str, prompt: str) -> None:
             "name": "morning",
             "cron": "0 0 1 1 *",  # never due during the test: only "run now" fires it
             "timezone": "UTC",
-            "agent": "default",
+            "agent": agent,
             "prompt": prompt,
             "output": "video",
             "target": {"platform": "feishu", "chat_id": chat},
