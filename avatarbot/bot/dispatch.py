@@ -133,7 +133,7 @@ class Dispatcher:
                 rows = await outbox.group_rows(session, group_key)
             if all(r.status != outbox.PENDING for r in rows) or loop.time() > deadline:
                 return rows
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
 
     # --- one row -------------------------------------------------------------------------
 
