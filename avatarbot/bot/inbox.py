@@ -130,6 +130,35 @@ async def claim(
     session: AsyncSession, platform: str, event_id: str, *, owner: str, lease_s: float
 ) -> ProcessedEvent | None:
     """Take the event for processing; None when finished or held by a live process."""
+    # Fast path, one statement: a fresh event (no lease yet, or an expired one).
+    now = utcnow()
+    fast = await session.execute(
+        update(ProcessedEvent)
+        .where(
+            ProcessedEvent.platform == platform,
+            ProcessedEvent.event_id == event_id[:200],
+            ProcessedEvent.status == RECEIVED,
+            free(ProcessedEvent.lease_until, ProcessedEvent.lease_owner, now, []),
+        )
+        .values(
+            lease_owner=owner,
+            lease_until=lease_until(lease_s),
+            attempts=ProcessedEvent.attempts + 1,
+        )
+        .returning(ProcessedEvent.id, ProcessedEvent.payload, ProcessedEvent.attempts)
+    )
+    taken = fast.first()
+    await session.commit()
+    if taken is not None:
+        return ProcessedEvent(
+            id=taken.id,
+            platform=platform,
+            event_id=event_id[:200],
+            payload=taken.payload,
+            attempts=taken.attempts,
+            status=RECEIVED,
+        )
+    # Slow path: held by someone; take it only if that owner is a dead local process.
     row = await get(session, platform, event_id)
     if row is None or row.status in FINAL:
         return None
