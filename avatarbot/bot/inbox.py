@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from avatarbot.bot.types import Attachment, Channel, IncomingMessage
-from avatarbot.jobs.lease import dead_owners, free, lease_until
+from avatarbot.jobs.lease import dead_owners, free, lease_until, owner_is_dead
 from avatarbot.storage.base import utcnow
 from avatarbot.storage.models import ProcessedEvent
 
@@ -94,7 +94,8 @@ def _jsonable(value: Any) -> Any:
 
 
 async def receive(session: AsyncSession, msg: IncomingMessage) -> str:
-    """Store the event. Returns "new", "unfinished" (a redelivery to resume) or "duplicate"."""
+    """Store the event: "new", "unfinished" (a redelivery to resume), "in_progress" (a live
+    process is answering it) or "duplicate" (finished)."""
     key = event_key(msg)
     session.add(
         ProcessedEvent(
@@ -113,6 +114,9 @@ async def receive(session: AsyncSession, msg: IncomingMessage) -> str:
     row = await get(session, msg.channel.value, key)
     if row is None or row.status in FINAL:
         return "duplicate"
+    leased = row.lease_until is not None and row.lease_until >= utcnow()
+    if leased and not owner_is_dead(row.lease_owner):
+        return "in_progress"  # a live process is answering it right now
     if row.payload is None:  # a row from before durable intake: keep what we now know
         row.payload = to_payload(msg)
         await session.commit()

@@ -158,7 +158,7 @@ class BotService:
         """
         async with self._session() as session:
             outcome = await inbox.receive(session, msg)
-        if outcome == "duplicate":
+        if outcome in ("duplicate", "in_progress"):
             self.duplicates += 1
             logger.info("duplicate %s event %s ignored", msg.channel.value, msg.event_id)
             return False
