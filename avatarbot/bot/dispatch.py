@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from sqlalchemy import select
 from avatarbot.bot import outbox
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.delivery import cover_for, duration_for, send_media, stage_label
+from avatarbot.bot.outbox import db_gate, gated_session
 from avatarbot.bot.types import ReplyKind
 from avatarbot.errors import AvatarbotError, ExternalServiceError
 from avatarbot.jobs import service as task_service
@@ -364,25 +365,6 @@ class Dispatcher:
                     )
                 except (ExternalServiceError, AvatarbotError) as exc:  # a courtesy only
                     logger.warning("progress update for %s failed: %s", event.task_id, exc)
-
-
-def db_gate(services: Services) -> asyncio.Lock | None:
-    """SQLite: one writer at a time in this process, queued here instead of in SQLite.
-
-    SQLite's busy handler sleeps in growing steps (up to tens of ms) when a write finds the
-    database locked; a webhook's insert landing during the bot's own short transactions
-    would pay that. An asyncio lock hands the turn over at once. PostgreSQL needs none.
-    """
-    return asyncio.Lock() if services.db.dialect == "sqlite" else None
-
-
-@contextlib.asynccontextmanager
-async def gated_session(services: Services, gate: asyncio.Lock | None) -> AsyncIterator[Any]:
-    async with (
-        gate if gate is not None else contextlib.nullcontext(),
-        services.db.session() as session,
-    ):
-        yield session
 
 
 class _LeaseLost(AvatarbotError):

@@ -10,7 +10,10 @@ the user that it failed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.types import Reply, ReplyKind
 from avatarbot.jobs.lease import free, lease_until
+from avatarbot.services import Services
 from avatarbot.storage.base import utcnow
 from avatarbot.storage.models import Delivery
 
@@ -170,3 +174,22 @@ async def progress_handle(session: AsyncSession, row: Delivery) -> str | None:
     card = (await session.scalars(stmt)).first()
     handle = (card.state or {}).get("handle") if card is not None else None
     return str(handle) if handle else None
+
+
+def db_gate(services: Services) -> asyncio.Lock | None:
+    """SQLite: one writer at a time in this process, queued here instead of in SQLite.
+
+    SQLite's busy handler sleeps in growing steps (up to tens of ms) when a write finds the
+    database locked; a webhook's insert landing during the bot's own short transactions
+    would pay that. An asyncio lock hands the turn over at once. PostgreSQL needs none.
+    """
+    return asyncio.Lock() if services.db.dialect == "sqlite" else None
+
+
+@contextlib.asynccontextmanager
+async def gated_session(services: Services, gate: asyncio.Lock | None) -> AsyncIterator[Any]:
+    async with (
+        gate if gate is not None else contextlib.nullcontext(),
+        services.db.session() as session,
+    ):
+        yield session

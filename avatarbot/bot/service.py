@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from avatarbot.auth.ratelimit import RateLimiter
 from avatarbot.bot import commands, inbox, outbox, router
 from avatarbot.bot.channel import ChannelSender, ChatTarget
-from avatarbot.bot.dispatch import Dispatcher, db_gate, gated_session
+from avatarbot.bot.dispatch import Dispatcher
+from avatarbot.bot.outbox import db_gate, gated_session
 from avatarbot.bot.types import IncomingMessage, Reply
 from avatarbot.errors import AvatarbotError, ExternalServiceError
 from avatarbot.jobs.lease import PROCESS_ID, heartbeat
