@@ -171,14 +171,15 @@ def fake(request: pytest.FixtureRequest) -> Iterator[FakeFeishu]:
     platform = FakeFeishu().start()
     yield platform
     platform.stop()
-    reporter: Any = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and RESULTS:
-        reporter.write_line("")
-        reporter.write_line("chaos: replies after SIGKILL + restart (stage x kind)")
-        reporter.write_line("stage    " + "".join(f"{k:>12}" for k in KINDS))
-        for stage in STAGES:
-            cells = "".join(f"{RESULTS.get((stage, k), '-'):>12}" for k in KINDS)
-            reporter.write_line(f"{stage:<9}{cells}")
+    if RESULTS:
+        # Past pytest's output capture, so that the table shows in every run, green or red.
+        capture: Any = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print("\nchaos: replies after SIGKILL + restart (stage x kind)")
+            print("stage    " + "".join(f"{k:>12}" for k in KINDS))
+            for stage in STAGES:
+                cells = "".join(f"{RESULTS.get((stage, k), '-'):>12}" for k in KINDS)
+                print(f"{stage:<9}{cells}")
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
