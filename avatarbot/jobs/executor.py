@@ -112,8 +112,9 @@ class LocalExecutor:
                         session=session,
                         task=task,
                         max_attempts=self.settings.jobs.max_attempts,
-                        reason=f"its runner ({task.worker or 'unknown'}) stopped",
+                        reason="the server stopped while making it",
                     )
+                logger.warning("task %s: its runner %s stopped -> %s", task.id, task.worker, status)
                 if status == TaskStatus.FAILED:
                     self.bus.publish(
                         ProgressEvent(

@@ -25,9 +25,10 @@ from avatarbot.config import Settings
 from avatarbot.integrations.http import RetryPolicy
 from avatarbot.jobs import handlers
 from avatarbot.jobs import service as task_service
+from avatarbot.jobs.lease import HOST
 from avatarbot.services import Services
 from avatarbot.storage.base import utcnow
-from avatarbot.storage.models import Delivery, ProcessedEvent, TaskStatus, TaskType
+from avatarbot.storage.models import Delivery, ProcessedEvent, Task, TaskStatus, TaskType
 from tests.helpers.chat_media import fake_video_handler
 from tests.helpers.fake_feishu import FakeFeishu, message_event, signed_body
 
@@ -241,3 +242,28 @@ async def test_a_delivery_held_by_a_live_process_is_not_sent_twice(
         await session.commit()
     rows = await second.wait_group("g-lease", timeout_s=30)
     assert rows[0].status == outbox.SENT and _texts(fake) == ["only once"]
+
+
+async def test_a_task_killed_too_often_is_failed_and_the_user_told(
+    services: Services, fake: FakeFeishu
+) -> None:
+    """The issue's case: killed three times -> failed, the user hears it, the card closes."""
+    dead = await asyncio.create_subprocess_exec("true")  # a pid of this host, now gone
+    await dead.wait()
+    async with services.db.session() as session:
+        task = await task_service.create(
+            session=session, task_type=TaskType.VIDEO_GENERATION, params={"text": "hi"}
+        )
+        await task_service.claim(session=session, task_id=task.id, worker=f"{HOST}:{dead.pid}:x")
+        await session.execute(update(Task).values(attempts=services.settings.jobs.max_attempts))
+        await session.commit()
+    bot: BotService = services.bot
+    await bot.enqueue(
+        "feishu", {"chat_id": CHAT}, [Reply(ReplyKind.VIDEO, task_id=task.id)], group_key="g-k"
+    )
+    await services.executor.recover()  # what the next start does
+    rows = await bot.dispatcher.wait_group("g-k", timeout_s=30)
+    assert all(r.status == outbox.SENT for r in rows)
+    assert any("could not make the video" in t and "giving up" in t for t in _texts(fake))
+    card = fake.sent("interactive")[0]["message_id"]
+    assert any(p["message_id"] == card and "Failed" in str(p) for p in fake.patches)
