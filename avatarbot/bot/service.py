@@ -12,10 +12,11 @@ pass) or outbox rows (sent after the restart).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -59,6 +60,7 @@ class BotService:
         self._chat_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_users: dict[tuple[str, str], int] = defaultdict(int)
         self._background: set[asyncio.Task[Any]] = set()
+        self._kicked: set[tuple[str, str]] = set()  # inbox events this process is on
         self.handled = 0
         self.duplicates = 0
         self.recovered = 0
@@ -78,7 +80,8 @@ class BotService:
         """Handle every inbox event that was received but not finished (and nobody holds)."""
         async with self._session() as session:
             rows = await inbox.unfinished(session)
-        for row in rows:
+        rows = [r for r in rows if (r.platform, r.event_id) not in self._kicked]
+        for row in rows:  # (events this process is already on are waiting for their chat)
             self.kick(row.platform, row.event_id)
         if rows:
             self.recovered += len(rows)
@@ -167,10 +170,14 @@ class BotService:
             logger.info("redelivered %s event %s resumes", msg.channel.value, msg.event_id)
         return True
 
-    def kick(self, platform: str, event_id: str) -> None:
+    def kick(self, platform: str, event_id: str, chat_id: str | None = None) -> None:
         """Process a stored event in the background (after the platform got its answer)."""
+        key = (platform, event_id)
+        self._kicked.add(key)
         self._track(
-            asyncio.create_task(self._safe_process(platform, event_id), name=f"bot-{event_id}")
+            asyncio.create_task(
+                self._safe_process(platform, event_id, chat_id), name=f"bot-{event_id}"
+            )
         )
 
     def submit(self, msg: IncomingMessage) -> None:
@@ -178,7 +185,7 @@ class BotService:
 
         async def _accept_then_process() -> None:
             if await self.accept(msg):
-                await self._safe_process(msg.channel.value, msg.event_id)
+                await self._safe_process(msg.channel.value, msg.event_id, msg.chat_id)
 
         self._track(asyncio.create_task(_accept_then_process(), name=f"bot-{msg.event_id}"))
 
@@ -186,10 +193,29 @@ class BotService:
         """Store and process one message; returns the replies, or None when it was skipped."""
         if not await self.accept(msg):
             return None
-        return await self.process_event(msg.channel.value, msg.event_id)
+        return await self.process_event(msg.channel.value, msg.event_id, msg.chat_id)
 
-    async def process_event(self, platform: str, event_id: str) -> list[Reply] | None:
-        """Claim a stored event and answer it; None when another process has it or it is done."""
+    async def process_event(
+        self, platform: str, event_id: str, chat_id: str | None = None
+    ) -> list[Reply] | None:
+        """Claim a stored event and answer it; None when another process has it or it is done.
+
+        With `chat_id` (known at intake) the chat's lock is taken before the claim, so the
+        messages of one chat are answered in the order they arrived; recovery learns the
+        chat from the stored message.
+        """
+        self._kicked.add((platform, event_id))
+        try:
+            if chat_id is None:
+                return await self._claim_and_handle(platform, event_id, locked=None)
+            async with self._chat_lock((platform, chat_id)):
+                return await self._claim_and_handle(platform, event_id, locked=(platform, chat_id))
+        finally:
+            self._kicked.discard((platform, event_id))
+
+    async def _claim_and_handle(
+        self, platform: str, event_id: str, locked: tuple[str, str] | None
+    ) -> list[Reply] | None:
         async with self._session() as session:
             row = await inbox.claim(
                 session, platform, event_id, owner=self.owner, lease_s=INBOX_LEASE_S
@@ -207,14 +233,19 @@ class BotService:
             async with self._session() as session:
                 return await inbox.renew(session, row.id, owner=self.owner, lease_s=INBOX_LEASE_S)
 
-        chat = (msg.channel.value, msg.chat_id)
+        async with heartbeat(renew, INBOX_LEASE_S / 3, f"event {event_id}"):
+            chat = (msg.channel.value, msg.chat_id)
+            if locked == chat:
+                return await self._handle_in_order(msg, row.id)
+            async with self._chat_lock(chat):
+                return await self._handle_in_order(msg, row.id)
+
+    @contextlib.asynccontextmanager
+    async def _chat_lock(self, chat: tuple[str, str]) -> AsyncIterator[None]:
         self._chat_users[chat] += 1
         try:
-            async with (
-                heartbeat(renew, INBOX_LEASE_S / 3, f"event {event_id}"),
-                self._chat_locks[chat],
-            ):
-                return await self._handle_in_order(msg, row.id)
+            async with self._chat_locks[chat]:
+                yield
         finally:
             self._chat_users[chat] -= 1
             if self._chat_users[chat] <= 0:  # keep the lock table as small as the active chats
@@ -315,10 +346,10 @@ class BotService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _safe_process(self, platform: str, event_id: str) -> None:
+    async def _safe_process(self, platform: str, event_id: str, chat_id: str | None = None) -> None:
         kill_point("ack")  # test only: the platform has its answer, nothing is handled yet
         try:
-            await self.process_event(platform, event_id)
+            await self.process_event(platform, event_id, chat_id)
         except Exception:  # a background task must log, never die silently
             logger.exception("handling %s message %s failed", platform, event_id)
 

@@ -21,6 +21,6 @@ async def intake(bot: Any, msg: IncomingMessage) -> BackgroundTask | None:
         return None  # a duplicate of a finished event
 
     async def _kick() -> None:  # async: Starlette would run a plain function in a thread
-        bot.kick(msg.channel.value, msg.event_id)
+        bot.kick(msg.channel.value, msg.event_id, msg.chat_id)
 
     return BackgroundTask(_kick)

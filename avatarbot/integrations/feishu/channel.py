@@ -197,7 +197,7 @@ class FeishuChannel:
         if msg is None or self.bot is None:
             return
         if await self.bot.accept(msg):  # raises when it cannot be stored: no ack
-            self.bot.kick(msg.channel.value, msg.event_id)
+            self.bot.kick(msg.channel.value, msg.event_id, msg.chat_id)
 
     def handle_event(self, body: dict[str, Any]) -> dict[str, Any]:
         """A verified, decrypted event body: parse and hand it to the bot; returns the answer."""

@@ -88,7 +88,7 @@ async def test_the_message_is_stored_before_the_ack_and_recovered_after_a_crash(
     services: Services, client: httpx.AsyncClient, fake: FakeFeishu, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bot: BotService = services.bot
-    monkeypatch.setattr(bot, "kick", lambda platform, event_id: None)  # dies after the 200
+    monkeypatch.setattr(bot, "kick", lambda *args: None)  # dies after the 200
     assert (await _post(client, "ev-crash-1", "/help")).status_code == 200
     [row] = await _inbox(services)
     assert row.status == "received" and row.payload is not None
@@ -109,7 +109,7 @@ async def test_a_redelivery_of_an_unfinished_event_resumes_it(
 ) -> None:
     bot: BotService = services.bot
     with monkeypatch.context() as patch:
-        patch.setattr(bot, "kick", lambda platform, event_id: None)
+        patch.setattr(bot, "kick", lambda *args: None)
         assert (await _post(client, "ev-redeliver", "/help")).status_code == 200
     # Feishu retries (no success seen): the row is unfinished, so it is handled, not dropped.
     assert await bot.accept(bot_message := _message("ev-redeliver")) is True
