@@ -201,6 +201,9 @@ def _register_domains() -> None:
 
     register_pipeline(app)  # render, bench pipeline
     register_knowledge_bench(bench_app)  # bench knowledge
+    from avatarbot.bot.bench import bench_webhook
+
+    bench_app.command("webhook")(bench_webhook)  # bench webhook
     app.command("worker")(worker)
 
 

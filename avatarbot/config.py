@@ -161,6 +161,14 @@ class McpSettings(BaseModel):
 class BotSettings(BaseModel):
     user_messages_per_minute: int = 20
     max_user_media_mb: int = 20  # photos, voice and files users send: download stops here
+    # Outbox (replies owed to chats): retried with exponential backoff across restarts until
+    # sent, out of attempts, or older than delivery_max_age_s.
+    delivery_max_attempts: int = 10
+    delivery_backoff_s: float = 2.0
+    delivery_backoff_max_s: float = 300.0
+    delivery_max_age_s: float = 86400.0
+    # How often the outbox and the inbox recovery look for work another process left.
+    recover_interval_s: float = 5.0
 
 
 class AsrSettings(BaseModel):

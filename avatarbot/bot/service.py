@@ -1,37 +1,48 @@
-"""BotService: every chat message from every channel goes through handle_incoming.
+"""BotService: every chat message from every channel goes through the inbox and the outbox.
 
-Order of work for one message: per-chat lock (messages of one chat are answered in order)
--> dedup (insert into processed_events first; a duplicate insert means the platform retried)
--> group chats only when @-mentioned -> per-user rate limit -> command or agent -> replies.
+Order of work for one message: the webhook (or long connection) stores it in the inbox
+before answering the platform (`accept`) -> after the answer a task claims the inbox row
+with a lease -> per-chat lock (messages of one chat are answered in order) -> group chats
+only when @-mentioned -> per-user rate limit -> command or agent -> the replies become
+outbox rows in the transaction that finishes the inbox row -> the dispatcher sends them.
+A crash anywhere leaves either an unfinished inbox row (answered again by the recovery
+pass) or outbox rows (sent after the restart).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from avatarbot.auth.shared_limits import make_limiter
-from avatarbot.bot import commands, router, user_media
+from avatarbot.bot import commands, inbox, outbox, router, user_media
 from avatarbot.bot.channel import ChannelSender, ChatTarget
-from avatarbot.bot.delivery import follow_task, send_reply
+from avatarbot.bot.dispatch import Dispatcher
+from avatarbot.bot.outbox import db_gate, gated_session
 from avatarbot.bot.streaming import relay_for
-from avatarbot.bot.types import IncomingMessage, Reply, ReplyKind
+from avatarbot.bot.types import IncomingMessage, Reply
 from avatarbot.errors import AvatarbotError, ExternalServiceError
+from avatarbot.jobs.lease import PROCESS_ID, heartbeat
+from avatarbot.killpoint import kill_point
 from avatarbot.services import Services
 from avatarbot.storage.base import utcnow
-from avatarbot.storage.models import ProcessedEvent, Task, TaskStatus, TaskType
+from avatarbot.storage.models import Delivery, ProcessedEvent, Task, TaskStatus, TaskType
 
 logger = logging.getLogger(__name__)
 
 INBOX_KEEP_S = 7 * 24 * 3600  # far beyond the platforms' retry windows (Feishu ~7 h, WeCom ~15 s)
 INBOX_PRUNE_EVERY_S = 6 * 3600
+INBOX_LEASE_S = 300.0  # renewed while an agent answers; a dead holder's rows are taken at once
+PUSH_WAIT_S = 1800.0
 
 
 class BotService:
@@ -45,57 +56,91 @@ class BotService:
         self.limiter = make_limiter(
             settings.redis_url, "chat", settings.bot.user_messages_per_minute, 60.0
         )
+        self.owner = PROCESS_ID
+        self.gate = db_gate(services)  # shared with the dispatcher: one SQLite writer here
+        self.dispatcher = Dispatcher(
+            services, self._sender_for_row, owner=self.owner, gate=self.gate
+        )
         self._chat_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_users: dict[tuple[str, str], int] = defaultdict(int)
         self._background: set[asyncio.Task[Any]] = set()
+        self._kicked: set[tuple[str, str]] = set()  # inbox events this process is on
         self.handled = 0
         self.duplicates = 0
+        self.recovered = 0
 
     def register_sender(self, name: str, sender: ChannelSender) -> None:
         self.senders[name] = sender
 
     async def start(self) -> None:
-        """Finish deliveries a previous process left behind; keep the inbox table small."""
+        """Answer events and send replies a previous process left behind; then keep looking."""
         await self.resume_deliveries()
+        await self.dispatcher.start()
+        await self.recover_inbox()
+        self._track(asyncio.create_task(self._recover_forever(), name="bot-inbox-recovery"))
         self._track(asyncio.create_task(self._prune_forever(), name="bot-inbox-prune"))
 
+    async def recover_inbox(self) -> int:
+        """Handle every inbox event that was received but not finished (and nobody holds)."""
+        async with self._session() as session:
+            rows = await inbox.unfinished(session)
+        rows = [r for r in rows if (r.platform, r.event_id) not in self._kicked]
+        for row in rows:  # (events this process is already on are waiting for their chat)
+            self.kick(row.platform, row.event_id)
+        if rows:
+            self.recovered += len(rows)
+            logger.info("recovering %d unfinished inbox event(s)", len(rows))
+        return len(rows)
+
+    async def _recover_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.services.settings.bot.recover_interval_s)
+            try:
+                await self.recover_inbox()
+            except Exception:  # the next round tries again
+                logger.exception("inbox recovery failed")
+
     async def resume_deliveries(self) -> int:
-        """Follow unfinished chat video tasks again (the executor re-queued them at start)."""
-        async with self.services.db.session() as session:
+        """Chat video tasks from before the outbox (source in params, no rows): queue rows."""
+        async with self._session() as session:
             stmt = select(Task).where(
                 Task.task_type == TaskType.VIDEO_GENERATION,
                 Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING]),
             )
             tasks = list((await session.scalars(stmt)).all())
-        resumed = 0
-        for task in tasks:
-            source = (task.params or {}).get("source")
-            if not isinstance(source, dict) or source.get("channel") not in self.senders:
-                continue
-            target = ChatTarget(
-                chat_id=str(source.get("chat_id") or ""),
-                chat_type=str(source.get("chat_type") or "p2p"),
-                user_id=str(source.get("user_id") or ""),
-            )
-            sender = self.senders[str(source["channel"])]
-            reply = Reply(ReplyKind.VIDEO, task_id=task.id)
-            self._track(
-                asyncio.create_task(
-                    follow_task(self.services, sender, target, reply, key=task.id),
-                    name=f"deliver-{task.id}",
+            resumed = 0
+            for task in tasks:
+                source = (task.params or {}).get("source")
+                if not isinstance(source, dict) or source.get("channel") not in self.senders:
+                    continue
+                if await session.scalar(select(Delivery.id).where(Delivery.task_id == task.id)):
+                    continue  # the outbox has it already
+                outbox.add_rows(
+                    session,
+                    group_key=f"task:{task.id}",
+                    platform=str(source["channel"]),
+                    target=outbox.target_dict(ChatTarget.from_dict(source))
+                    | {"chat_type": str(source.get("chat_type") or "p2p")},
+                    rows=[{"kind": "video", "task_id": task.id}],
                 )
-            )
-            resumed += 1
+                resumed += 1
+            await session.commit()
         if resumed:
             logger.info("resumed delivery of %d chat video(s) after a restart", resumed)
+            self.dispatcher.wake.set()
         return resumed
 
     async def prune_inbox(self, older_than_s: float = INBOX_KEEP_S) -> int:
-        """Forget processed events older than any platform retry (Feishu retries for ~7 h)."""
+        """Forget processed events (and sent replies) older than any platform retry."""
         cutoff = utcnow() - timedelta(seconds=older_than_s)
-        async with self.services.db.session() as session:
+        async with self._session() as session:
             result = await session.execute(
                 delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff)
+            )
+            await session.execute(
+                delete(Delivery).where(
+                    Delivery.created_at < cutoff, Delivery.status != outbox.PENDING
+                )
             )
             await session.commit()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -112,17 +157,99 @@ class BotService:
 
     # --- entry points ----------------------------------------------------------------
 
+    async def accept(self, msg: IncomingMessage) -> bool:
+        """Store an incoming message before the platform is answered.
+
+        True when there is work to do (call `kick` after answering): a new event, or a
+        redelivery of one that was never finished. False for a duplicate of a finished one.
+        Raises when the database cannot take it: the platform must then not get a 200.
+        """
+        async with self._session() as session:
+            outcome = await inbox.receive(session, msg)
+        if outcome in ("duplicate", "in_progress"):
+            self.duplicates += 1
+            logger.info("duplicate %s event %s ignored", msg.channel.value, msg.event_id)
+            return False
+        if outcome == "unfinished":
+            logger.info("redelivered %s event %s resumes", msg.channel.value, msg.event_id)
+        return True
+
+    def kick(self, platform: str, event_id: str, chat_id: str | None = None) -> None:
+        """Process a stored event in the background (after the platform got its answer)."""
+        key = (platform, event_id)
+        self._kicked.add(key)
+        self._track(
+            asyncio.create_task(
+                self._safe_process(platform, event_id, chat_id), name=f"bot-{event_id}"
+            )
+        )
+
     def submit(self, msg: IncomingMessage) -> None:
-        """Handle a message after the webhook has answered (returns at once)."""
-        self._track(asyncio.create_task(self._safe_handle(msg), name=f"bot-{msg.event_id}"))
+        """Store and handle a message in the background (returns at once)."""
+
+        async def _accept_then_process() -> None:
+            if await self.accept(msg):
+                await self._safe_process(msg.channel.value, msg.event_id, msg.chat_id)
+
+        self._track(asyncio.create_task(_accept_then_process(), name=f"bot-{msg.event_id}"))
 
     async def handle_incoming(self, msg: IncomingMessage) -> list[Reply] | None:
-        """Process one message; returns the replies sent, or None when it was skipped."""
-        chat = (msg.channel.value, msg.chat_id)
+        """Store and process one message; returns the replies, or None when it was skipped."""
+        if not await self.accept(msg):
+            return None
+        return await self.process_event(msg.channel.value, msg.event_id, msg.chat_id)
+
+    async def process_event(
+        self, platform: str, event_id: str, chat_id: str | None = None
+    ) -> list[Reply] | None:
+        """Claim a stored event and answer it; None when another process has it or it is done.
+
+        With `chat_id` (known at intake) the chat's lock is taken before the claim, so the
+        messages of one chat are answered in the order they arrived; recovery learns the
+        chat from the stored message.
+        """
+        self._kicked.add((platform, event_id))
+        try:
+            if chat_id is None:
+                return await self._claim_and_handle(platform, event_id, locked=None)
+            async with self._chat_lock((platform, chat_id)):
+                return await self._claim_and_handle(platform, event_id, locked=(platform, chat_id))
+        finally:
+            self._kicked.discard((platform, event_id))
+
+    async def _claim_and_handle(
+        self, platform: str, event_id: str, locked: tuple[str, str] | None
+    ) -> list[Reply] | None:
+        async with self._session() as session:
+            row = await inbox.claim(
+                session, platform, event_id, owner=self.owner, lease_s=INBOX_LEASE_S
+            )
+        if row is None or row.payload is None:
+            return None
+        msg = inbox.from_payload(row.payload)
+        if row.attempts > inbox.MAX_ATTEMPTS:
+            async with self._session() as session:
+                await inbox.finish(session, row.id, "failed", "gave up: the message kept failing")
+                await session.commit()
+            return None
+
+        async def renew() -> bool:
+            async with self._session() as session:
+                return await inbox.renew(session, row.id, owner=self.owner, lease_s=INBOX_LEASE_S)
+
+        async with heartbeat(renew, INBOX_LEASE_S / 3, f"event {event_id}"):
+            chat = (msg.channel.value, msg.chat_id)
+            if locked == chat:
+                return await self._handle_in_order(msg, row.id)
+            async with self._chat_lock(chat):
+                return await self._handle_in_order(msg, row.id)
+
+    @contextlib.asynccontextmanager
+    async def _chat_lock(self, chat: tuple[str, str]) -> AsyncIterator[None]:
         self._chat_users[chat] += 1
         try:
             async with self._chat_locks[chat]:
-                return await self._handle_in_order(msg)
+                yield
         finally:
             self._chat_users[chat] -= 1
             if self._chat_users[chat] <= 0:  # keep the lock table as small as the active chats
@@ -134,24 +261,73 @@ class BotService:
     ) -> None:
         """Push a reply to a chat without an incoming message (scheduled reports).
 
-        Waits until media of a pending task has been delivered. Raises ExternalServiceError
-        or NotFound-like AvatarbotError when the platform is not configured or keeps failing.
+        The reply goes through the outbox (durable, retried); this waits until it was
+        delivered. Raises ExternalServiceError when the platform is not configured or the
+        delivery was given up.
         """
-        sender = self._sender(platform, target if isinstance(target, dict) else None)
-        chat = target if isinstance(target, ChatTarget) else ChatTarget.from_dict(target)
-        follow = await send_reply(
-            self.services, sender, chat, reply, key=key or reply.task_id or ""
-        )
-        if follow is not None:
-            await follow
+        key = key or reply.task_id or uuid.uuid4().hex
+        await self.push(platform, outbox.target_dict(target), [reply], key=key)
+
+    async def push(
+        self, platform: str, target: dict[str, Any], replies: list[Reply], *, key: str
+    ) -> None:
+        """Queue several replies as one ordered group (all or none), then wait for delivery.
+
+        `key` is stable per push (a schedule's fire): a re-run after a crash finds the group
+        queued already and only waits for it.
+        """
+        sender = self._sender(platform, target)
+        group = f"push:{key}"
+        await self.enqueue(platform, target, replies, group_key=group, sender=sender)
+        rows = await self.dispatcher.wait_group(group, PUSH_WAIT_S)
+        failed = [r for r in rows if r.status != outbox.SENT]
+        if failed:
+            raise ExternalServiceError(
+                f"delivery to {platform} failed: {failed[0].last_error or failed[0].status}"
+            )
+
+    async def enqueue(
+        self,
+        platform: str,
+        target: ChatTarget | dict[str, Any],
+        replies: list[Reply],
+        *,
+        group_key: str,
+        sender: ChannelSender | None = None,
+    ) -> bool:
+        """Queue replies as outbox rows of one group; False when that group already exists."""
+        sender = sender or self._sender(platform, target if isinstance(target, dict) else None)
+        rows = outbox.plan(replies, edits_messages=sender.edits_messages)
+        try:
+            async with self._session() as session:
+                outbox.add_rows(
+                    session,
+                    group_key=group_key,
+                    platform=platform,
+                    target=target,
+                    rows=rows,
+                    max_age_s=self._max_age(rows),
+                )
+                await session.commit()
+        except IntegrityError:  # queued before (a re-run after a crash): send what is there
+            return False
+        self.dispatcher.wake.set()
+        return True
 
     async def stop(self) -> None:
+        await self.dispatcher.stop()
         for task in list(self._background):
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     # --- internals -------------------------------------------------------------------
+
+    def _max_age(self, rows: list[dict[str, Any]]) -> float:
+        age = float(self.services.settings.bot.delivery_max_age_s)
+        if any(r.get("task_id") for r in rows):  # the media comes only after the task
+            age += float(self.services.settings.jobs.task_time_limit_s)
+        return age
 
     def _sender(self, platform: str, target: dict[str, Any] | None = None) -> ChannelSender:
         if platform == "webhook":  # a group robot URL (scheduled reports without an app)
@@ -164,38 +340,69 @@ class BotService:
             raise ExternalServiceError(f"channel {platform} is not configured")
         return sender
 
+    def _session(self) -> Any:
+        return gated_session(self.services, self.gate)
+
+    def _sender_for_row(self, platform: str, target: dict[str, Any]) -> ChannelSender:
+        return self._sender(platform, target)
+
     def _track(self, task: asyncio.Task[Any]) -> None:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _safe_handle(self, msg: IncomingMessage) -> None:
+    async def _safe_process(self, platform: str, event_id: str, chat_id: str | None = None) -> None:
+        kill_point("ack")  # test only: the platform has its answer, nothing is handled yet
         try:
-            await self.handle_incoming(msg)
+            await self.process_event(platform, event_id, chat_id)
         except Exception:  # a background task must log, never die silently
-            logger.exception("handling %s message %s failed", msg.channel.value, msg.event_id)
+            logger.exception("handling %s message %s failed", platform, event_id)
 
-    async def _handle_in_order(self, msg: IncomingMessage) -> list[Reply] | None:
-        if msg.event_id and not await self._first_time(msg):
-            self.duplicates += 1
-            logger.info("duplicate %s event %s ignored", msg.channel.value, msg.event_id)
-            return None
+    async def _finish(
+        self,
+        msg: IncomingMessage,
+        row_id: int,
+        status: str,
+        replies: list[Reply],
+        sender: ChannelSender | None,
+    ) -> str:
+        """Close the inbox row and queue its replies, in one transaction."""
+        group = inbox.group_key(msg.channel.value, msg.event_id)
+        rows = outbox.plan(replies, edits_messages=bool(sender and sender.edits_messages))
+        async with self._session() as session:
+            if rows:
+                outbox.add_rows(
+                    session,
+                    group_key=group,
+                    platform=msg.channel.value,
+                    target=ChatTarget.of(msg),
+                    rows=rows,
+                    max_age_s=self._max_age(rows),
+                )
+            await inbox.finish(session, row_id, status)
+            await session.commit()
+        return group
+
+    async def _handle_in_order(self, msg: IncomingMessage, row_id: int) -> list[Reply] | None:
         if msg.chat_type == "group" and not msg.mentioned:
-            await self._mark(msg, "ignored")
+            await self._finish(msg, row_id, "ignored", [], None)
             return None
-        sender = self._sender(msg.channel.value)
-        target = ChatTarget.of(msg)
-        key = msg.event_id or msg.message_id
+        try:
+            sender = self._sender(msg.channel.value)
+        except ExternalServiceError as exc:
+            async with self._session() as session:
+                await inbox.finish(session, row_id, "failed", exc.message)
+                await session.commit()
+            return []
         if not self.limiter.hit(f"{msg.channel.value}:{msg.user_id}"):
             wait = self.limiter.retry_after(f"{msg.channel.value}:{msg.user_id}")
-            await sender.send_text(
-                target,
-                f"You are sending messages a bit fast; please wait {wait} s.",
-                key=f"{key}:rl",
-            )
-            await self._mark(msg, "rate_limited")
+            slow = Reply.of_text(f"You are sending messages a bit fast; please wait {wait} s.")
+            group = await self._finish(msg, row_id, "rate_limited", [slow], sender)
+            await self.dispatcher.deliver_group(group)
             return []
         self.handled += 1
-        relay = relay_for(sender, target, key)  # streams the agent's answer where supported
+        relay = relay_for(
+            sender, ChatTarget.of(msg), msg.event_id or msg.message_id
+        )  # streams the agent's answer where supported
         try:
             replies = await self.respond(msg, sender, on_event=relay.on_event if relay else None)
         except AvatarbotError as exc:
@@ -203,19 +410,10 @@ class BotService:
         except Exception:
             logger.exception("answering %s message %s failed", msg.channel.value, msg.event_id)
             replies = [Reply.of_text("Sorry, something went wrong on my side. Please try again.")]
+        # What the stream already showed (Feishu CardKit) is not queued again.
         outgoing = await relay.settle(replies) if relay is not None else replies
-        try:
-            for index, reply in enumerate(outgoing):
-                follow = await send_reply(
-                    self.services, sender, target, reply, key=reply.task_id or f"{key}:{index}"
-                )
-                if follow is not None:
-                    self._track(follow)
-        except ExternalServiceError as exc:
-            logger.error("replying on %s failed: %s", msg.channel.value, exc.message)
-            await self._mark(msg, "failed", exc.message)
-            return replies
-        await self._mark(msg, "done")
+        group = await self._finish(msg, row_id, "done", outgoing, sender)
+        await self.dispatcher.deliver_group(group)
         return replies
 
     async def respond(
@@ -266,34 +464,12 @@ class BotService:
             return list(await agents.handle(msg))
         return list(await agents.handle(msg, on_event=on_event))
 
-    async def _first_time(self, msg: IncomingMessage) -> bool:
-        """Record the event; False when it was recorded before (a platform retry)."""
-        try:
-            async with self.services.db.session() as session:
-                session.add(ProcessedEvent(platform=msg.channel.value, event_id=msg.event_id[:200]))
-                await session.commit()
-            return True
-        except IntegrityError:
-            return False
-
-    async def _mark(self, msg: IncomingMessage, status: str, error: str | None = None) -> None:
-        if not msg.event_id:
-            return
-        async with self.services.db.session() as session:
-            await session.execute(
-                update(ProcessedEvent)
-                .where(
-                    ProcessedEvent.platform == msg.channel.value,
-                    ProcessedEvent.event_id == msg.event_id[:200],
-                )
-                .values(status=status[:16], error=error)
-            )
-            await session.commit()
-
     def status(self) -> dict[str, Any]:
         return {
             "channels": sorted(self.senders),
             "handled": self.handled,
             "duplicates": self.duplicates,
+            "recovered": self.recovered,
+            "delivered": self.dispatcher.sent,
             "in_flight": len(self._background),
         }

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Protocol
 
 from avatarbot.config import Settings
 from avatarbot.jobs import service
-from avatarbot.jobs.progress import ProgressBus
+from avatarbot.jobs.lease import owner_is_dead
+from avatarbot.jobs.progress import ProgressBus, ProgressEvent
 from avatarbot.jobs.runner import run_task
+from avatarbot.storage.base import utcnow
 from avatarbot.storage.db import Database
-from avatarbot.storage.models import TaskStatus
+from avatarbot.storage.models import Task, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,16 @@ class JobExecutor(Protocol):
 
 
 JOB_NICENESS = 10
+
+
+def lease_expired(task: Task, now: datetime, timeout_s: float) -> bool:
+    """Nobody runs this task any more: lease past, or its runner process is gone."""
+    if owner_is_dead(task.worker):
+        return True
+    if task.lease_until is not None:
+        return task.lease_until < now
+    beat = task.heartbeat_at or task.started_at or task.updated_at  # rows from before leases
+    return beat is None or (now - beat).total_seconds() > timeout_s
 
 
 def lower_thread_priority() -> None:
@@ -69,30 +83,68 @@ class LocalExecutor:
         )
         self._running: dict[str, asyncio.Task[TaskStatus | None]] = {}
         self._cancel_flags: dict[str, threading.Event] = {}
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Recover work a previous process left behind: re-queue it, or fail it visibly."""
+        """Recover work a previous process left behind, then keep sweeping for orphans."""
+        await self.recover()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="task-sweeper")
+
+    async def recover(self) -> int:
+        """Queue pending tasks and take over running ones whose lease is gone.
+
+        A running task whose runner still renews its lease (another live process) is left
+        alone; one whose lease expired, or whose runner was a process of this host that no
+        longer exists, is re-queued, or failed once it used up its attempts.
+        """
         async with self.db.session() as session:
             leftovers = await service.unfinished(session=session)
-            for task in leftovers:
-                if task.status == TaskStatus.RUNNING:
-                    if task.attempts >= self.settings.jobs.max_attempts:
-                        await service.finish(
-                            session=session,
-                            task_id=task.id,
-                            status=TaskStatus.FAILED,
-                            error="the server stopped while this task was running "
-                            f"({task.attempts} attempts); giving up",
-                        )
-                        continue
-                    await service.requeue(
-                        session=session, task_id=task.id, reason="re-queued after a restart"
-                    )
+        now = utcnow()
+        queued = 0
         for task in leftovers:
-            if task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
-                await self.submit(task.id)
+            if task.id in self._running:
+                continue
+            if task.status == TaskStatus.RUNNING:
+                if not lease_expired(task, now, self.settings.jobs.heartbeat_timeout_s):
+                    continue
+                async with self.db.session() as session:
+                    status = await service.release_expired(
+                        session=session,
+                        task=task,
+                        max_attempts=self.settings.jobs.max_attempts,
+                        reason="the server stopped while making it",
+                    )
+                logger.warning("task %s: its runner %s stopped -> %s", task.id, task.worker, status)
+                if status == TaskStatus.FAILED:
+                    self.bus.publish(
+                        ProgressEvent(
+                            task_id=task.id,
+                            status="failed",
+                            stage="failed",
+                            message="the server stopped while this task was running",
+                            user_id=task.user_id,
+                            error="the server stopped while this task was running",
+                        )
+                    )
+                if status != TaskStatus.PENDING:
+                    continue
+            await self.submit(task.id)
+            queued += 1
+        return queued
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.jobs.sweep_interval_s)
+            try:
+                await self.recover()
+            except Exception:  # the next sweep tries again
+                logger.exception("sweeping for orphaned tasks failed")
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sweeper
         for job in list(self._running.values()):
             job.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)

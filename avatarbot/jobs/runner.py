@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -20,13 +18,15 @@ from avatarbot.config import Settings
 from avatarbot.errors import AvatarbotError, Cancelled
 from avatarbot.jobs import service
 from avatarbot.jobs.handlers import JobContext, get_handler
+from avatarbot.jobs.lease import PROCESS_ID, heartbeat
 from avatarbot.jobs.progress import ProgressBus, ProgressEvent
+from avatarbot.killpoint import kill_point
 from avatarbot.storage.db import Database
 from avatarbot.storage.models import TaskStatus
 
 logger = logging.getLogger(__name__)
 
-WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+WORKER_NAME = PROCESS_ID
 PROGRESS_DB_INTERVAL_S = 0.5
 
 
@@ -48,10 +48,40 @@ async def run_task(
     cancel_flag: threading.Event | None = None,
 ) -> TaskStatus | None:
     """Run the task if it is pending. Returns its final status, or None when not claimed."""
+    lease_s = settings.jobs.heartbeat_timeout_s
     async with db.session() as session:
-        task = await service.claim(session=session, task_id=task_id, worker=worker)
+        task = await service.claim(session=session, task_id=task_id, worker=worker, lease_s=lease_s)
     if task is None:
         return None
+    async with heartbeat(
+        lambda: _renew(db, task_id, worker, lease_s),
+        settings.jobs.heartbeat_interval_s,
+        f"task {task_id}",
+    ):
+        return await _run_claimed(
+            db=db, bus=bus, settings=settings, task=task, pool=pool, worker=worker,
+            cancel_flag=cancel_flag,
+        )  # fmt: skip
+
+
+async def _renew(db: Database, task_id: str, worker: str, lease_s: float) -> bool:
+    async with db.session() as session:
+        return await service.renew_lease(
+            session=session, task_id=task_id, worker=worker, lease_s=lease_s
+        )
+
+
+async def _run_claimed(
+    *,
+    db: Database,
+    bus: ProgressBus,
+    settings: Settings,
+    task: Any,
+    pool: Executor | None,
+    worker: str,
+    cancel_flag: threading.Event | None,
+) -> TaskStatus | None:
+    task_id = task.id
     loop = asyncio.get_running_loop()
     # Set by the executor's cancel() or when a progress write finds cancel_requested in the DB.
     cancel_flag = cancel_flag or threading.Event()
@@ -72,6 +102,7 @@ async def run_task(
                 cancel_flag.set()
 
     def report(stage: str, percent: float, message: str = "") -> None:
+        kill_point("render")
         publish("running", stage=stage, percent=round(float(percent), 1), message=message)
         now = time.monotonic()
         # Throttle DB writes; stage changes are always written so a restart sees them.
@@ -104,9 +135,17 @@ async def run_task(
         else:
             logger.info("task %s failed: %s", task_id, error)
     async with db.session() as session:
-        await service.finish(
-            session=session, task_id=task_id, status=status, result=result, error=error
+        mine = await service.finish(
+            session=session,
+            task_id=task_id,
+            status=status,
+            result=result,
+            error=error,
+            worker=worker,
         )
+    if not mine:  # our lease ran out and another runner took the task: its outcome counts
+        logger.warning("task %s finished here after its lease was lost; result dropped", task_id)
+        return None
     publish(
         status.value,
         stage="done" if status == TaskStatus.COMPLETED else status.value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -67,10 +68,14 @@ async def list_tasks(
     return list((await session.scalars(stmt)).all())
 
 
-async def claim(*, session: AsyncSession, task_id: str, worker: str) -> Task | None:
+async def claim(
+    *, session: AsyncSession, task_id: str, worker: str, lease_s: float = 60.0
+) -> Task | None:
     """Move a pending task to running; None when it is finished, cancelled or already running.
 
-    The conditional UPDATE makes claiming atomic, so a task is never run twice at once.
+    The conditional UPDATE makes claiming atomic, so a task is never run twice at once; the
+    lease (worker + lease_until, renewed by the runner's heartbeat) tells other processes
+    that it is in hand.
     """
     now = utcnow()
     result = await session.execute(
@@ -82,6 +87,7 @@ async def claim(*, session: AsyncSession, task_id: str, worker: str) -> Task | N
             worker=worker,
             started_at=now,
             heartbeat_at=now,
+            lease_until=now + timedelta(seconds=lease_s),
             updated_at=now,
             error_message=None,
         )
@@ -93,6 +99,51 @@ async def claim(*, session: AsyncSession, task_id: str, worker: str) -> Task | N
     if task is not None:
         await session.refresh(task)
     return task
+
+
+async def renew_lease(*, session: AsyncSession, task_id: str, worker: str, lease_s: float) -> bool:
+    """Extend the runner's lease; False when the task is no longer ours (taken over, finished)."""
+    now = utcnow()
+    result = await session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.status == TaskStatus.RUNNING, Task.worker == worker)
+        .values(heartbeat_at=now, lease_until=now + timedelta(seconds=lease_s))
+    )
+    await session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def release_expired(
+    *, session: AsyncSession, task: Task, max_attempts: int, reason: str
+) -> TaskStatus | None:
+    """Take back a running task whose runner is gone: re-queue it, or fail it for good.
+
+    Conditional on the lease it was seen with, so a runner that renewed in the meantime
+    keeps its task. Returns the new status, or None when nothing changed.
+    """
+    if task.attempts >= max_attempts:
+        values: dict[str, Any] = {
+            "status": TaskStatus.FAILED,
+            "error_message": f"{reason} ({task.attempts} attempts); giving up",
+            "message": "failed",
+            "completed_at": utcnow(),
+        }
+    else:
+        values = {"status": TaskStatus.PENDING, "message": f"re-queued: {reason}"[:500]}
+    seen = (
+        Task.lease_until.is_(None)
+        if task.lease_until is None
+        else (Task.lease_until == task.lease_until)
+    )
+    result = await session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.status == TaskStatus.RUNNING, seen)
+        .values(worker=None, lease_until=None, updated_at=utcnow(), **values)
+    )
+    await session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return TaskStatus(values["status"])
 
 
 async def set_progress(
@@ -120,8 +171,15 @@ async def finish(
     status: TaskStatus,
     result: dict[str, Any] | None = None,
     error: str | None = None,
-) -> None:
-    values: dict[str, Any] = {"status": status, "completed_at": utcnow(), "updated_at": utcnow()}
+    worker: str | None = None,
+) -> bool:
+    """Record the outcome; with `worker`, only while that runner still holds the task."""
+    values: dict[str, Any] = {
+        "status": status,
+        "completed_at": utcnow(),
+        "updated_at": utcnow(),
+        "lease_until": None,
+    }
     if status == TaskStatus.COMPLETED:
         values.update(progress=100.0, stage="done", message="done", result=result or {})
         if result and result.get("path"):
@@ -129,15 +187,25 @@ async def finish(
     if error is not None:
         values["error_message"] = error[:MAX_ERROR_CHARS]
         values["message"] = error[:500]
-    await session.execute(update(Task).where(Task.id == task_id).values(**values))
+    stmt = update(Task).where(Task.id == task_id)
+    if worker is not None:
+        stmt = stmt.where(Task.worker == worker, Task.status == TaskStatus.RUNNING)
+    result = await session.execute(stmt.values(**values))
     await session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 async def requeue(*, session: AsyncSession, task_id: str, reason: str) -> None:
     await session.execute(
         update(Task)
         .where(Task.id == task_id)
-        .values(status=TaskStatus.PENDING, message=reason[:500], worker=None, updated_at=utcnow())
+        .values(
+            status=TaskStatus.PENDING,
+            message=reason[:500],
+            worker=None,
+            lease_until=None,
+            updated_at=utcnow(),
+        )
     )
     await session.commit()
 

@@ -32,8 +32,10 @@ def robot_text(report: Report) -> str:
 def report_replies(report: Report, *, robot: bool) -> list[Any]:
     from avatarbot.bot.types import Reply, ReplyKind
 
-    if report.kind == "video" and report.video_path is not None and not robot:
+    if report.kind == "video" and not robot and (report.video_path or report.task_id):
         replies = [Reply(ReplyKind.TEXT, text=report.text)] if report.text else []
+        if report.video_path is None:  # still rendering: the outbox sends it when done
+            return [*replies, Reply(ReplyKind.VIDEO, task_id=report.task_id)]
         return [*replies, Reply(ReplyKind.VIDEO, path=report.video_path)]
     text = robot_text(report)
     kind = ReplyKind.TEXT if report.kind == "text" else ReplyKind.MARKDOWN
@@ -44,8 +46,8 @@ async def _send_via_bot(
     bot: Any, platform: str, target: dict[str, Any], report: Report, key: str
 ) -> None:
     replies = report_replies(report, robot=platform == "webhook")
-    for index, reply in enumerate(replies):
-        await bot.send_to_target(platform, target, reply, key=f"{key}:{index}")
+    # One outbox group, queued at once: a crash cannot leave the text queued without the video.
+    await bot.push(platform, target, replies, key=f"{key}:0")
 
 
 class RobotReportSender:

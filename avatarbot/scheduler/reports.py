@@ -27,8 +27,14 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-async def generate_report(services: Any, schedule: Schedule, *, run_key: str) -> Report:
-    """Run the schedule's agent on its prompt and shape the answer as the requested output."""
+async def generate_report(
+    services: Any, schedule: Schedule, *, run_key: str, wait_video: bool = True
+) -> Report:
+    """Run the schedule's agent on its prompt and shape the answer as the requested output.
+
+    With `wait_video` False a video report carries the pending task instead of the file:
+    the bot's outbox then delivers it when the task is done, across restarts.
+    """
     text, video_path, task_id = await _ask_agent(services, schedule, run_key)
     base = services.settings.public_base_url.rstrip("/")
     if schedule.output != "video":
@@ -37,7 +43,7 @@ async def generate_report(services: Any, schedule: Schedule, *, run_key: str) ->
         return Report(kind=schedule.output, text=text, task_id=task_id)
     if video_path is None and task_id is None:
         task_id = await _video_task(services, schedule, text or schedule.prompt)
-    if video_path is None and task_id is not None:
+    if video_path is None and task_id is not None and wait_video:
         video_path = await _wait_for_video(services, task_id)
     link = f"{base}/api/v1/tasks/{task_id}/result" if task_id else ""
     return Report(kind="video", text=text, video_path=video_path, link=link, task_id=task_id)

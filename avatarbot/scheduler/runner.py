@@ -16,16 +16,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from avatarbot.errors import AvatarbotError
+from avatarbot.jobs.lease import owner_is_dead
+from avatarbot.killpoint import kill_point
 from avatarbot.scheduler import service as schedule_service
 from avatarbot.scheduler.delivery import ChannelReportSender, ReportSender, RobotReportSender
 from avatarbot.scheduler.reports import generate_report
 from avatarbot.scheduler.validation import cron_trigger, fire_times_between
 from avatarbot.storage.base import utcnow
-from avatarbot.storage.models import Schedule, ScheduleRun
+from avatarbot.storage.models import Delivery, Schedule, ScheduleRun
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,11 @@ DEFAULT_GRACE_S = 600.0
 DEFAULT_SYNC_S = 30.0
 RUN_NOW_WAIT_S = 30.0
 STALE_RUN_S = 2 * 3600.0  # longer than any report (video generation is bounded at 30 min)
+
+
+def run_key(schedule_id: str, fire_time: datetime) -> str:
+    """Stable per (schedule, fire time): the outbox group and the platforms' idempotency key."""
+    return f"schedule:{schedule_id}:{_utc(fire_time).isoformat()}"
 
 
 def _utc(value: datetime) -> datetime:
@@ -83,12 +90,59 @@ class SchedulerService:
                 coalesce=True, max_instances=1,
             )  # fmt: skip
             await self.sync()
+        await self._resume_runs_of_dead_processes()
         await self._fail_interrupted_runs()
         # Fires missed while no replica ran (within the grace period) run once now, in the
         # background: a report (maybe a video) must not hold up the server's start.
         self.catch_up = asyncio.create_task(self.tick(), name="scheduler-catch-up")
         self._background.add(self.catch_up)
         self.catch_up.add_done_callback(self._background.discard)
+
+    async def _resume_runs_of_dead_processes(self) -> int:
+        """Runs left `running` by a process of this host that died: finish them now.
+
+        A run whose replies are already in the outbox is left to the outbox; one that died
+        before is executed again (its fire time and key are the same, so nothing doubles).
+        """
+        async with self.services.db.session() as session:
+            rows = list(
+                (
+                    await session.scalars(
+                        select(ScheduleRun).where(ScheduleRun.status == "running")
+                    )
+                ).all()
+            )
+        resumed = 0
+        for run in rows:
+            if not run.instance or not owner_is_dead(run.instance):
+                continue
+            fire_time = _utc(run.fire_time)
+            prefix = f"push:{run_key(run.schedule_id, fire_time)}:"
+            async with self.services.db.session() as session:
+                queued = await session.scalar(
+                    select(Delivery.id).where(Delivery.group_key.startswith(prefix))
+                )
+                claimed = await session.execute(
+                    update(ScheduleRun)
+                    .where(ScheduleRun.id == run.id, ScheduleRun.instance == run.instance)
+                    .values(instance=self.instance[:200])
+                )
+                await session.commit()
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # another process resumed it
+            if queued is not None:
+                await self._finish(run, "done", None, {"resumed": "outbox"})
+            else:
+                self._spawn(self._execute(run, run.schedule_id, fire_time))
+            resumed += 1
+        if resumed:
+            logger.info("resumed %d schedule run(s) a stopped process left", resumed)
+        return resumed
+
+    def _spawn(self, coro: Any) -> None:
+        job = asyncio.create_task(coro)
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
 
     async def _fail_interrupted_runs(self) -> None:
         """Runs left `running` by a process that died are marked failed, not left forever."""
@@ -222,8 +276,12 @@ class SchedulerService:
         try:
             if schedule is None:
                 raise AvatarbotError("the schedule was deleted")
-            key = f"schedule:{schedule_id}:{fire_time.isoformat()}"
-            report = await generate_report(self.services, schedule, run_key=key)
+            key = run_key(schedule_id, fire_time)
+            kill_point("ack")  # test only: the run is claimed, nothing generated yet
+            robot = schedule.target.get("platform") == "webhook"
+            # App chats get a pending video through the outbox (durable across restarts);
+            # a robot can only carry a link, so it waits for the finished file.
+            report = await generate_report(self.services, schedule, run_key=key, wait_video=robot)
             sender = self.senders[schedule.target["platform"]]
             receipt = await sender.send(schedule.target, report, key=key)
             receipt = {**receipt, "kind": report.kind, "task_id": report.task_id}

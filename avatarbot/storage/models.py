@@ -137,6 +137,8 @@ class Task(TimestampMixin, Base):
     worker: Mapped[str | None] = mapped_column(String(200))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The runner's lease (owner = `worker`): another process may take the task only after it.
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
@@ -204,6 +206,42 @@ class ProcessedEvent(Base):
     status: Mapped[str] = mapped_column(String(16), default="received")  # received|done|failed
     error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Durable intake: the parsed message, written before the platform gets its 200/ack.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Delivery(Base):
+    """Outbox: one reply a chat is owed (ack, progress card, text, media of a task).
+
+    Rows of one `group_key` (one incoming event or schedule run) are sent in `seq` order;
+    a row with a `task_id` waits for that task and then sends its media or its failure.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("group_key", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(250))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    platform: Mapped[str] = mapped_column(String(16))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    kind: Mapped[str] = mapped_column(String(16))  # text|markdown|progress|video|audio|image
+    text: Mapped[str] = mapped_column(Text, default="")
+    path: Mapped[str | None] = mapped_column(String(500))
+    task_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # upload keys, card handle
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 # --- scheduler ---------------------------------------------------------------------------

@@ -39,6 +39,7 @@ class FakeWecom:
         self.failures = FailurePlan()
         self.valid_tokens: set[str] = set()
         self.messages: list[dict[str, Any]] = []  # message/send and appchat/send bodies
+        self.duplicates_dropped = 0  # sends dropped by enable_duplicate_check
         self.robot_messages: list[dict[str, Any]] = []
         self.robot_times: list[float] = []
         self.robot_refusals = 0
@@ -163,6 +164,20 @@ class FakeWecom:
             body = request.state.recorded.json or {}
             if not body.get("touser") or not body.get("msgtype") or "agentid" not in body:
                 return {"errcode": 40003, "errmsg": "invalid user"}
+            if body.get("enable_duplicate_check"):
+                # WeCom's check: same receiver, type and content within the interval -> dropped
+                # (answered ok, like the platform does, but not delivered again).
+                content = json.dumps(body.get(body["msgtype"]), sort_keys=True)
+                same = [
+                    m
+                    for m in fake.messages
+                    if m.get("touser") == body["touser"]
+                    and m.get("msgtype") == body["msgtype"]
+                    and json.dumps(m.get(body["msgtype"]), sort_keys=True) == content
+                ]
+                if same:
+                    fake.duplicates_dropped += 1
+                    return {"errcode": 0, "errmsg": "ok", "msgid": fake._next("msg-")}
             fake.messages.append({"api": "message/send", **body})
             return {"errcode": 0, "errmsg": "ok", "msgid": fake._next("msg-")}
 

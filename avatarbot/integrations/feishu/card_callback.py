@@ -15,8 +15,6 @@ from avatarbot.bot.types import Channel, IncomingMessage
 
 logger = logging.getLogger(__name__)
 
-CARD_ACTION = "card.action.trigger"
-
 
 def _as_dict(value: Any) -> dict[str, Any]:
     """`action.value` may arrive as an object, a JSON string, or a doubly encoded string."""

@@ -14,7 +14,7 @@ from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.media import convert_audio, media_duration
 from avatarbot.bot.types import Attachment, IncomingMessage
 from avatarbot.config import FeishuSettings
-from avatarbot.errors import ExternalServiceError
+from avatarbot.errors import ExternalServiceError, InvalidInput
 from avatarbot.integrations.feishu.client import MAX_FILE_BYTES, FeishuClient
 from avatarbot.integrations.http import RetryPolicy
 
@@ -158,36 +158,52 @@ class FeishuChannel:
         duration_s: float,
         key: str = "",
     ) -> None:
-        image_key = await self.client.upload_image(cover) if cover is not None else ""
-        file_key = await self.client.upload_file(
-            path, file_type="mp4", duration_ms=round(duration_s * 1000)
-        )
-        content = {"file_key": file_key}
-        if image_key:
-            content["image_key"] = image_key
-        await self._send(target, "media", content, key)
-        if key:  # buttons under the video: another take, other voice, audio only
-            from avatarbot.integrations.feishu.card_callback import actions_card
-
-            try:
-                await self._send(target, "interactive", actions_card(key), f"{key}:actions")
-            except ExternalServiceError as exc:  # the video itself was delivered
-                logger.warning("Feishu video buttons not sent: %s", exc.message)
+        handles = await self.upload("video", path, cover=cover, duration_s=duration_s)
+        await self.send_uploaded(target, "video", handles, key=key)
 
     async def send_audio(
         self, target: ChatTarget, path: Path, *, duration_s: float, key: str = ""
     ) -> None:
-        opus = await asyncio.to_thread(convert_audio, path, "opus")
-        if not duration_s:
-            duration_s = await asyncio.to_thread(media_duration, opus)
-        file_key = await self.client.upload_file(
-            opus, file_type="opus", duration_ms=round(duration_s * 1000)
-        )
-        await self._send(target, "audio", {"file_key": file_key}, key)
+        handles = await self.upload("audio", path, cover=None, duration_s=duration_s)
+        await self.send_uploaded(target, "audio", handles, key=key)
 
     async def send_image(self, target: ChatTarget, path: Path, *, key: str = "") -> None:
-        image_key = await self.client.upload_image(path)
-        await self._send(target, "image", {"image_key": image_key}, key)
+        handles = await self.upload("image", path, cover=None, duration_s=0.0)
+        await self.send_uploaded(target, "image", handles, key=key)
+
+    async def upload(
+        self, kind: str, path: Path, *, cover: Path | None, duration_s: float
+    ) -> dict[str, Any]:
+        """Upload a file for a later `send_uploaded` (the outbox keeps the keys)."""
+        if kind == "video":
+            image_key = await self.client.upload_image(cover) if cover is not None else ""
+            file_key = await self.client.upload_file(
+                path, file_type="mp4", duration_ms=round(duration_s * 1000)
+            )
+            return {"file_key": file_key, **({"image_key": image_key} if image_key else {})}
+        if kind == "audio":
+            opus = await asyncio.to_thread(convert_audio, path, "opus")
+            if not duration_s:
+                duration_s = await asyncio.to_thread(media_duration, opus)
+            file_key = await self.client.upload_file(
+                opus, file_type="opus", duration_ms=round(duration_s * 1000)
+            )
+            return {"file_key": file_key}
+        if kind == "image":
+            return {"image_key": await self.client.upload_image(path)}
+        raise InvalidInput(f"Feishu cannot send a {kind} file")
+
+    async def send_uploaded(
+        self, target: ChatTarget, kind: str, handles: dict[str, Any], *, key: str = ""
+    ) -> None:
+        msg_type = {"video": "media", "audio": "audio", "image": "image"}[kind]
+        await self._send(target, msg_type, dict(handles), key)
+
+    async def send_actions(self, target: ChatTarget, ref: str, *, key: str = "") -> None:
+        """The buttons under a video (another take, other voice, audio only); `ref` names it."""
+        from avatarbot.integrations.feishu.card_callback import actions_card
+
+        await self._send(target, "interactive", actions_card(ref), key)
 
     async def start_progress(self, target: ChatTarget, text: str, *, key: str = "") -> str | None:
         return await self._send(target, "interactive", progress_card(text, 0.0), key) or None
@@ -238,12 +254,19 @@ class FeishuChannel:
             msg.message_id, attachment.key, kind=kind, max_bytes=max_bytes
         )
 
-    def _on_socket_event(self, body: dict[str, Any]) -> None:
-        """An event from the long connection (already on the app's loop)."""
+    async def _on_socket_event(self, body: dict[str, Any]) -> None:
+        """An event from the long connection (on the app's loop): stored before the ack."""
+        from avatarbot.integrations.feishu.webhook import parse_event
+
         try:
-            self.handle_event(body)
+            msg = parse_event(self, body)
         except Exception:  # a malformed event must not kill the connection's callback
-            logger.exception("Feishu long-connection event could not be handled")
+            logger.exception("Feishu long-connection event could not be parsed")
+            return
+        if msg is None or self.bot is None:
+            return
+        if await self.bot.accept(msg):  # raises when it cannot be stored: no ack
+            self.bot.kick(msg.channel.value, msg.event_id, msg.chat_id)
 
     def handle_event(self, body: dict[str, Any]) -> dict[str, Any]:
         """A verified, decrypted event body: parse and hand it to the bot; returns the answer."""

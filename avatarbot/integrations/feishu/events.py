@@ -13,6 +13,9 @@ logger = logging.getLogger(__name__)
 MESSAGE_RECEIVE = "im.message.receive_v1"
 
 
+CARD_ACTION = "card.action.trigger"  # a button pressed on one of our cards
+
+
 def event_type(body: dict[str, Any]) -> str:
     header = body.get("header")
     if isinstance(header, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import random
@@ -23,6 +24,8 @@ from typing import Any
 from avatarbot.config import FeishuSettings
 
 logger = logging.getLogger(__name__)
+
+INTAKE_TIMEOUT_S = 10.0
 
 EventSink = Callable[[dict[str, Any]], Any]
 ClientFactory = Callable[[FeishuSettings, EventSink], Any]
@@ -134,7 +137,12 @@ class LongConnection:
         loop, sink = self._app_loop, self.on_event
         if loop is None or sink is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(sink, body)
+        if not inspect.iscoroutinefunction(sink):
+            loop.call_soon_threadsafe(sink, body)
+            return
+        # Durable intake: the SDK sends the ack frame when this returns, so wait until the
+        # app's loop has stored the event. A failure raises here: no ack, Feishu redelivers.
+        asyncio.run_coroutine_threadsafe(sink(body), loop).result(timeout=INTAKE_TIMEOUT_S)
 
     def _supervise(self) -> None:
         failures = 0

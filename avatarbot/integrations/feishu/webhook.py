@@ -1,8 +1,10 @@
 """POST /webhooks/feishu: verify, decrypt, answer at once; the bot works after the answer.
 
 Status codes: 200 handled (or ignored), 400 unreadable body, 401 bad signature,
-403 bad verification token, 413 body over 1 MB, 404 channel not configured. Never 5xx: an unexpected error is
-logged and answered 400, so the platform does not hammer us with retries of a poison event.
+403 bad verification token, 413 body over 1 MB, 404 channel not configured. An unexpected
+error is logged and answered 400, so the platform does not hammer us with retries of a
+poison event. The one 5xx: 503 when the message cannot be stored (the database is down);
+the 200 is a promise that the message is safe, so Feishu must retry it later.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from avatarbot.api.uploads import read_body
+from avatarbot.bot.types import IncomingMessage
 from avatarbot.errors import AvatarbotError, InvalidInput, PermissionDenied
 from avatarbot.integrations.feishu import crypto
-from avatarbot.integrations.feishu.events import event_type, parse_message_event
+from avatarbot.integrations.feishu.events import CARD_ACTION, event_type, parse_message_event
+from avatarbot.integrations.intake import intake
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +54,12 @@ def _event_token(body: dict[str, Any]) -> str:
     return str(body.get("token") or "")
 
 
-def process_body(channel: Any, raw: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    """Verify and route one webhook body; returns the JSON answer. Raises AvatarbotError."""
+def process_body(
+    channel: Any, raw: bytes, headers: dict[str, str]
+) -> tuple[dict[str, Any], IncomingMessage | None]:
+    """Verify and parse one webhook body: (the JSON answer, the message for the bot if any).
+
+    Raises AvatarbotError."""
     settings = channel.settings
     encrypt_key = settings.encrypt_key.get_secret_value()
     token = settings.verification_token.get_secret_value()
@@ -67,7 +75,7 @@ def process_body(channel: Any, raw: bytes, headers: dict[str, str]) -> dict[str,
         # Feishu sends no signature with the URL check; the token proves it is our app.
         if token and body.get("token") != token:
             raise PermissionDenied("bad verification token")
-        return {"challenge": body.get("challenge", "")}
+        return {"challenge": body.get("challenge", "")}, None
     if encrypt_key:
         crypto.verify_signature(
             timestamp=headers.get("x-lark-request-timestamp"),
@@ -78,7 +86,12 @@ def process_body(channel: Any, raw: bytes, headers: dict[str, str]) -> dict[str,
         )
     if token and _event_token(body) != token:
         raise PermissionDenied("bad verification token")
-    return channel.handle_event(body)
+    msg = parse_event(channel, body)
+    if event_type(body) == CARD_ACTION:  # answered within 3 s with a toast; the work follows
+        from avatarbot.integrations.feishu.card_callback import answer
+
+        return answer(body), msg
+    return {}, msg
 
 
 @router.post("/webhooks/feishu", include_in_schema=True)
@@ -91,7 +104,7 @@ async def feishu_webhook(request: Request) -> JSONResponse:
     started = time.perf_counter()
     try:
         raw = await read_body(request, max_bytes=MAX_BODY_BYTES)
-        answer = process_body(channel, raw, {k.lower(): v for k, v in request.headers.items()})
+        answer, msg = process_body(channel, raw, {k.lower(): v for k, v in request.headers.items()})
     except AvatarbotError as exc:
         status = exc.status_code if exc.status_code in (400, 401, 403, 413, 422) else 400
         logger.warning("Feishu webhook rejected (%d): %s", status, exc.message)
@@ -99,21 +112,42 @@ async def feishu_webhook(request: Request) -> JSONResponse:
     except Exception:
         logger.exception("Feishu webhook body could not be handled")
         return JSONResponse({"detail": "unreadable event"}, status_code=400)
+    background = None
+    if msg is not None:
+        try:
+            background = await intake(channel.bot, msg)
+        except Exception:
+            logger.exception("Feishu event %s could not be stored", msg.event_id)
+            return JSONResponse({"detail": "try again later"}, status_code=503)
     logger.debug("Feishu webhook answered in %.1f ms", (time.perf_counter() - started) * 1000)
-    return JSONResponse(answer)
+    return JSONResponse(answer, background=background)
+
+
+def parse_event(channel: Any, body: dict[str, Any]) -> IncomingMessage | None:
+    """A message event, or a card button press (structured input), as an IncomingMessage."""
+    from avatarbot.integrations.feishu.card_callback import parse_card_action
+
+    if event_type(body) == CARD_ACTION:
+        msg = parse_card_action(body)
+        if msg is not None and not msg.raw["card_action"].get("action"):
+            msg = None  # a click without an action: only the toast answers it
+    else:
+        msg = parse_message_event(body, channel.bot_open_id)
+    if msg is not None:
+        channel.last_event_at = time.time()
+    return msg
 
 
 def handle_event(channel: Any, body: dict[str, Any]) -> dict[str, Any]:
     """Turn a verified event into an IncomingMessage and hand it to the bot (non-blocking)."""
-    from avatarbot.integrations.feishu.card_callback import CARD_ACTION, handle_card_action
+    from avatarbot.integrations.feishu.card_callback import handle_card_action
 
     if event_type(body) == CARD_ACTION:  # a button under a video: answered with a toast
         channel.last_event_at = time.time()
         return handle_card_action(channel, body)
-    msg = parse_message_event(body, channel.bot_open_id)
+    msg = parse_event(channel, body)
     if msg is None:
         return {}
-    channel.last_event_at = time.time()
     if channel.bot is None:
         logger.warning("Feishu event %s dropped: the bot service is not running", msg.event_id)
         return {}

@@ -12,7 +12,7 @@ from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.media import convert_audio
 from avatarbot.bot.types import Attachment, IncomingMessage
 from avatarbot.config import WecomSettings
-from avatarbot.errors import ExternalServiceError
+from avatarbot.errors import ExternalServiceError, InvalidInput
 from avatarbot.integrations.http import RetryPolicy
 from avatarbot.integrations.wecom.client import MEDIA_LIMITS, WecomClient
 
@@ -25,6 +25,9 @@ MARKDOWN_LIMIT_BYTES = 4096
 class WecomChannel:
     name = "wecom"
     max_video_bytes: int | None = MEDIA_LIMITS["video"]
+    # message/send has only a content-based duplicate check (no key): the outbox turns it on
+    # for retries of a text (a first send of the same text twice must not be dropped).
+    content_dedup = True
     edits_messages = False  # WeCom app messages can't be edited: progress is one short text
 
     def __init__(self, settings: WecomSettings, retry: RetryPolicy | None = None) -> None:
@@ -89,18 +92,25 @@ class WecomChannel:
 
     # --- ChannelSender ---------------------------------------------------------------
 
-    async def _send(self, target: ChatTarget, msgtype: str, payload: dict[str, Any]) -> None:
+    async def _send(
+        self, target: ChatTarget, msgtype: str, payload: dict[str, Any], dedup: bool = False
+    ) -> None:
         if target.chat_type == "group" and target.chat_id:
             await self.client.send_appchat(chatid=target.chat_id, msgtype=msgtype, payload=payload)
         else:
             await self.client.send_message(
-                touser=target.user_id or target.chat_id, msgtype=msgtype, payload=payload
+                touser=target.user_id or target.chat_id,
+                msgtype=msgtype,
+                payload=payload,
+                dedup=dedup,
             )
 
-    async def send_text(self, target: ChatTarget, text: str, *, key: str = "") -> None:
+    async def send_text(
+        self, target: ChatTarget, text: str, *, key: str = "", dedup: bool = False
+    ) -> None:
         # WeCom refuses texts over 2048 bytes: long answers go out as several messages.
         for part in split_utf8(text, TEXT_LIMIT_BYTES):
-            await self._send(target, "text", {"content": part})
+            await self._send(target, "text", {"content": part}, dedup)
 
     async def send_markdown(self, target: ChatTarget, text: str, *, key: str = "") -> None:
         for part in split_utf8(text, MARKDOWN_LIMIT_BYTES):
@@ -115,23 +125,44 @@ class WecomChannel:
         duration_s: float,
         key: str = "",
     ) -> None:
-        media_id = await self.client.upload_media(path, "video")
-        await self._send(
-            target,
-            "video",
-            {"media_id": media_id, "title": "avatarbot", "description": f"{duration_s:.1f} s"},
-        )
+        handles = await self.upload("video", path, cover=cover, duration_s=duration_s)
+        await self.send_uploaded(target, "video", handles, key=key)
 
     async def send_audio(
         self, target: ChatTarget, path: Path, *, duration_s: float, key: str = ""
     ) -> None:
-        amr = await asyncio.to_thread(convert_audio, path, "amr")
-        media_id = await self.client.upload_media(amr, "voice")
-        await self._send(target, "voice", {"media_id": media_id})
+        handles = await self.upload("audio", path, cover=None, duration_s=duration_s)
+        await self.send_uploaded(target, "audio", handles, key=key)
 
     async def send_image(self, target: ChatTarget, path: Path, *, key: str = "") -> None:
-        media_id = await self.client.upload_media(path, "image")
-        await self._send(target, "image", {"media_id": media_id})
+        handles = await self.upload("image", path, cover=None, duration_s=0.0)
+        await self.send_uploaded(target, "image", handles, key=key)
+
+    async def upload(
+        self, kind: str, path: Path, *, cover: Path | None, duration_s: float
+    ) -> dict[str, Any]:
+        """Upload a file for a later `send_uploaded` (the outbox keeps the media id)."""
+        if kind == "video":
+            media_id = await self.client.upload_media(path, "video")
+            return {
+                "media_id": media_id,
+                "title": "avatarbot",
+                "description": f"{duration_s:.1f} s",
+            }
+        if kind == "audio":
+            amr = await asyncio.to_thread(convert_audio, path, "amr")
+            return {"media_id": await self.client.upload_media(amr, "voice")}
+        if kind == "image":
+            return {"media_id": await self.client.upload_media(path, "image")}
+        raise InvalidInput(f"WeCom cannot send a {kind} file")
+
+    async def send_uploaded(
+        self, target: ChatTarget, kind: str, handles: dict[str, Any], *, key: str = ""
+    ) -> None:
+        # A media id is unique to its upload, so the duplicate check never drops a new
+        # message, and a retry of the same row (same media id) is dropped by WeCom.
+        msgtype = {"video": "video", "audio": "voice", "image": "image"}[kind]
+        await self._send(target, msgtype, dict(handles), dedup=True)
 
     async def start_progress(self, target: ChatTarget, text: str, *, key: str = "") -> str | None:
         return None
@@ -141,14 +172,20 @@ class WecomChannel:
 
     # --- inbound -----------------------------------------------------------------------
 
-    def handle_webhook(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Seed API: a decrypted callback message (as a dict) -> hand to the bot."""
+    def parse_webhook(self, data: dict[str, Any]) -> IncomingMessage | None:
+        """A decrypted callback message (as a dict) -> the message for the bot, if any."""
         from avatarbot.integrations.wecom.events import parse_message
 
         msg = parse_message(data)
+        if msg is not None:
+            self.last_event_at = time.time()
+        return msg
+
+    def handle_webhook(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Seed API: a decrypted callback message (as a dict) -> hand to the bot."""
+        msg = self.parse_webhook(data)
         if msg is None:
             return {}
-        self.last_event_at = time.time()
         if self.bot is None:
             logger.warning("WeCom message %s dropped: the bot service is not running", msg.event_id)
             return {}

@@ -167,14 +167,17 @@ class WecomClient:
             )
 
     async def send_message(
-        self, *, touser: str, msgtype: str, payload: dict[str, Any]
+        self, *, touser: str, msgtype: str, payload: dict[str, Any], dedup: bool = False
     ) -> dict[str, Any]:
-        body = {
+        body: dict[str, Any] = {
             "touser": touser,
             "msgtype": msgtype,
             "agentid": _agent(self.agent_id),
             msgtype: payload,
         }
+        if dedup:  # WeCom drops a message identical to one sent within the interval
+            body["enable_duplicate_check"] = 1
+            body["duplicate_check_interval"] = DUPLICATE_CHECK_INTERVAL_S
         return await self.call("POST", "/cgi-bin/message/send", json_body=body)
 
     async def send_appchat(
@@ -182,6 +185,9 @@ class WecomClient:
     ) -> dict[str, Any]:
         body = {"chatid": chatid, "msgtype": msgtype, msgtype: payload}
         return await self.call("POST", "/cgi-bin/appchat/send", json_body=body)
+
+
+DUPLICATE_CHECK_INTERVAL_S = 4 * 3600  # the most WeCom allows
 
 
 def _agent(agent_id: str) -> int | str:

@@ -1,7 +1,8 @@
 """GET/POST /webhooks/wecom: URL verification echo and encrypted callback messages.
 
-Answers at once with an empty 200 (WeCom waits up to 5 s, then retries 3 times); the bot
-works after the answer. Bad signature -> 403, undecryptable body -> 400, body over 1 MB -> 413, never 5xx.
+Stores the message (the inbox) and answers with an empty 200 (WeCom waits up to 5 s, then
+retries 3 times); the bot works after the answer. Bad signature -> 403, undecryptable body
+-> 400, body over 1 MB -> 413; 503 only when the message cannot be stored (WeCom retries).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from avatarbot.api.uploads import read_body
 from avatarbot.errors import AvatarbotError
+from avatarbot.integrations.intake import intake
 from avatarbot.integrations.wecom.crypto import MAX_XML_BYTES, parse_xml
 
 logger = logging.getLogger(__name__)
@@ -67,10 +69,17 @@ async def wecom_callback(
         xml = channel.crypto.decrypt(
             body=body, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce
         )
-        channel.handle_webhook(parse_xml(xml))
+        msg = channel.parse_webhook(parse_xml(xml))
     except AvatarbotError as exc:
         return _reject(exc)
     except Exception:
         logger.exception("WeCom callback could not be handled")
         return JSONResponse({"detail": "unreadable message"}, status_code=400)
-    return PlainTextResponse("")
+    background = None
+    if msg is not None:
+        try:
+            background = await intake(channel.bot, msg)
+        except Exception:
+            logger.exception("WeCom message %s could not be stored", msg.event_id)
+            return JSONResponse({"detail": "try again later"}, status_code=503)
+    return PlainTextResponse("", background=background)

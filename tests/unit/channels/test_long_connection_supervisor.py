@@ -6,6 +6,8 @@ import asyncio
 import itertools
 from typing import Any
 
+import pytest
+
 from avatarbot.config import FeishuSettings
 from avatarbot.integrations.feishu.long_connection import LongConnection
 
@@ -84,3 +86,33 @@ async def test_silent_disconnect_is_restarted_by_the_watchdog() -> None:
         assert connection.status()["state"] in ("starting", "disconnected", "backoff")
     finally:
         await asyncio.to_thread(connection.stop)
+
+
+def test_socket_events_are_stored_before_the_ack() -> None:
+    """The SDK acks when the callback returns: that must be after the app stored the event."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    stored: list[dict[str, int]] = []
+
+    async def store(body: dict[str, int]) -> None:
+        await asyncio.sleep(0.05)  # a database write on the app's loop
+        stored.append(body)
+
+    async def database_down(body: dict[str, int]) -> None:
+        raise RuntimeError("database is down")
+
+    try:
+        connection = LongConnection(FeishuSettings(app_id="cli_x", app_secret="s"), store)
+        connection._app_loop = loop
+        connection._deliver({"n": 1})
+        assert stored == [{"n": 1}]  # returned (= acked) only once stored
+        connection.on_event = database_down
+        with pytest.raises(RuntimeError):  # no ack: Feishu delivers the event again
+            connection._deliver({"n": 2})
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

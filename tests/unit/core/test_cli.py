@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from avatarbot.storage import migrate
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -38,7 +40,6 @@ def test_help_everywhere(args: list[str], tmp_path: Path) -> None:
 
 
 def test_db_and_user_commands(tmp_path: Path) -> None:
-    from avatarbot.storage import migrate
 
     head = migrate.head()  # the newest revision, whichever migrations are merged
     out = _run(["db", "upgrade"], tmp_path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,8 +12,10 @@ import pytest
 from avatarbot.errors import Cancelled, InvalidInput
 from avatarbot.jobs import service
 from avatarbot.jobs.handlers import JobContext, register_handler
+from avatarbot.jobs.lease import HOST
 from avatarbot.jobs.progress import ProgressEvent
 from avatarbot.services import Services
+from avatarbot.storage.base import utcnow
 from avatarbot.storage.models import TaskStatus, TaskType
 
 MAIN_THREAD = threading.get_ident()
@@ -99,11 +103,44 @@ async def test_cancel_running_task(services: Services) -> None:
 
 
 async def test_restart_requeues_running_tasks(services: Services) -> None:
+    dead = await asyncio.create_subprocess_exec("true")  # a pid of this host, now gone
+    await dead.wait()
     async with services.db.session() as s:
         task = await service.create(session=s, task_type=TaskType.CUSTOM, params={"mode": "ok"})
-        await service.claim(session=s, task_id=task.id, worker="dead-process")
-    await services.executor.start()  # what a fresh process does at start-up
+        await service.claim(session=s, task_id=task.id, worker=f"{HOST}:{dead.pid}:old")
+    # What a fresh process does at start-up: its dead predecessor's lease counts for nothing.
+    assert await services.executor.recover() == 1
     assert await services.executor.wait(task.id, timeout=10) == TaskStatus.COMPLETED
     async with services.db.session() as s:
         done = await service.get_or_raise(session=s, task_id=task.id)
     assert done.attempts == 2
+
+
+async def test_a_live_lease_is_not_taken_over(services: Services) -> None:
+    """A second process must not take a task another live process is rendering."""
+    async with services.db.session() as s:
+        task = await service.create(session=s, task_type=TaskType.CUSTOM, params={"mode": "ok"})
+        await service.claim(session=s, task_id=task.id, worker="other-host:4242:x", lease_s=60)
+    assert await services.executor.recover() == 0
+    async with services.db.session() as s:
+        row = await service.get_or_raise(session=s, task_id=task.id)
+        assert row.status == TaskStatus.RUNNING and row.worker == "other-host:4242:x"
+        # The other process stops renewing: once the lease has expired the task is ours.
+        row.lease_until = utcnow() - timedelta(seconds=1)
+        await s.commit()
+    assert await services.executor.recover() == 1
+    assert await services.executor.wait(task.id, timeout=10) == TaskStatus.COMPLETED
+
+
+async def test_a_lost_lease_drops_the_late_result(services: Services) -> None:
+    """A runner whose task was taken over must not overwrite the new runner's outcome."""
+    async with services.db.session() as s:
+        task = await service.create(session=s, task_type=TaskType.CUSTOM, params={"mode": "ok"})
+        await service.claim(session=s, task_id=task.id, worker="old-runner")
+        await service.requeue(session=s, task_id=task.id, reason="taken over")
+        await service.claim(session=s, task_id=task.id, worker="new-runner")
+        assert not await service.finish(
+            session=s, task_id=task.id, status=TaskStatus.FAILED, error="late", worker="old-runner"
+        )
+        row = await service.get_or_raise(session=s, task_id=task.id)
+        assert row.status == TaskStatus.RUNNING and row.worker == "new-runner"
