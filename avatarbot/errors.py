@@ -75,3 +75,11 @@ class ExternalServiceError(AvatarbotError):
 
     status_code = 502
     code = "external_service_error"
+
+
+class DeliveryRefused(AvatarbotError):
+    """The platform answered and refused this message for good: retrying cannot help
+    (e.g. a WeCom AI-bot push to a conversation whose user never wrote to the bot)."""
+
+    status_code = 502
+    code = "delivery_refused"

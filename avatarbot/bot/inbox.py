@@ -10,6 +10,7 @@ so a crash after the ack loses nothing; a redelivery of such an event resumes it
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,47 +40,30 @@ def group_key(platform: str, event_id: str) -> str:
 
 
 def to_payload(msg: IncomingMessage) -> dict[str, Any]:
-    return {
-        "channel": msg.channel.value,
-        "chat_id": msg.chat_id,
-        "user_id": msg.user_id,
-        "text": msg.text,
-        "message_id": msg.message_id,
-        "event_id": msg.event_id,
-        "chat_type": msg.chat_type,
-        "mentioned": msg.mentioned,
-        "user_name": msg.user_name,
-        "owner_id": msg.owner_id,
-        "attachments": [
-            {"kind": a.kind, "key": a.key, "path": str(a.path) if a.path else None, "name": a.name}
-            for a in msg.attachments
-        ],
-        "raw": _jsonable(msg.raw),
-    }
+    """Every field of the message as JSON (field by field, so a new field is never lost)."""
+    data: dict[str, Any] = {f.name: getattr(msg, f.name) for f in fields(msg)}
+    data["channel"] = msg.channel.value
+    data["attachments"] = [
+        {f.name: getattr(a, f.name) for f in fields(a)} | {"path": str(a.path) if a.path else None}
+        for a in msg.attachments
+    ]
+    data["raw"] = _jsonable(msg.raw)
+    return data
 
 
 def from_payload(data: dict[str, Any]) -> IncomingMessage:
+    known = {f.name for f in fields(IncomingMessage)} - {"channel", "attachments", "raw"}
+    attachment_fields = {f.name for f in fields(Attachment)}
+    attachments = []
+    for item in data.get("attachments") or []:
+        values = {k: v for k, v in item.items() if k in attachment_fields}
+        values["path"] = Path(item["path"]) if item.get("path") else None
+        attachments.append(Attachment(**values))
     return IncomingMessage(
         channel=Channel(data["channel"]),
-        chat_id=str(data.get("chat_id") or ""),
-        user_id=str(data.get("user_id") or ""),
-        text=str(data.get("text") or ""),
-        message_id=str(data.get("message_id") or ""),
-        event_id=str(data.get("event_id") or ""),
-        chat_type=str(data.get("chat_type") or "p2p"),
-        mentioned=bool(data.get("mentioned")),
-        user_name=str(data.get("user_name") or ""),
-        owner_id=data.get("owner_id"),
-        attachments=[
-            Attachment(
-                kind=str(a.get("kind") or "file"),
-                key=str(a.get("key") or ""),
-                path=Path(a["path"]) if a.get("path") else None,
-                name=str(a.get("name") or ""),
-            )
-            for a in data.get("attachments") or []
-        ],
+        attachments=attachments,
         raw=dict(data.get("raw") or {}),
+        **{k: v for k, v in data.items() if k in known},
     )
 
 

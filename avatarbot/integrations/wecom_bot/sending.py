@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avatarbot.bot.channel import ChatTarget
-from avatarbot.errors import ExternalServiceError
+from avatarbot.errors import DeliveryRefused, ExternalServiceError
 from avatarbot.integrations.wecom_bot.link import WecomBotError
 from avatarbot.integrations.wecom_bot.outbound import upload_media
 
@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 REPLY_WINDOW_S = 24 * 3600 - 300  # replies on a req_id are allowed for 24 h
 FALLBACK_CODES = (846605, 846608)  # req_id no longer valid / stream expired: push instead
+# WeCom's "system busy" and frequency limits: worth retrying (the outbox backs off). Any other
+# error code on a push is WeCom's final answer for that conversation.
+TRANSIENT_CODES = (-1, 45009, 45033, 45035)
 
 
 def markdown(text: str) -> dict[str, Any]:
@@ -80,7 +83,9 @@ class OutboundMixin:
         try:
             await self.link.request("aibot_send_msg", push)
         except WecomBotError as exc:
-            raise ExternalServiceError(
+            if exc.errcode in TRANSIENT_CODES:
+                raise
+            raise DeliveryRefused(
                 f"WeCom AI bot could not send to chat {chat!r} (errcode {exc.errcode}). WeCom only "
                 "delivers to conversations whose user has written to the bot first."
             ) from exc

@@ -174,7 +174,6 @@ async def test_a_completed_but_undelivered_task_is_sent_after_a_restart(
 ) -> None:
     """The render finished, then the process died before the upload: the next one sends it."""
     monkeypatch.setitem(handlers._HANDLERS, TaskType.VIDEO_GENERATION, fake_video_handler)
-    monkeypatch.setattr(handlers, "_load_builtin_handlers", lambda: None)
     bot: BotService = services.bot
     await bot.dispatcher.stop()  # the old process stops delivering
     async with services.db.session() as session:
