@@ -70,6 +70,11 @@ class Env:
             ),
             timeout=30,
         )
+        # The answer is queued in the outbox when the event is done; wait until it is sent.
+        wait_until(
+            lambda: self.query("SELECT count(*) FROM deliveries WHERE status='pending'") == [(0,)],
+            timeout=30,
+        )
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.db_path) as conn:
