@@ -103,7 +103,7 @@ def test_url_verification_plain_and_encrypted(env: Env) -> None:
     body = {"encrypt": encrypt(ENCRYPT_KEY, json.dumps(challenge))}
     started = time.perf_counter()
     encrypted = httpx.post(env.url, json=body, timeout=5)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # Feishu gives up on an answer after 3 s
     assert encrypted.status_code == 200 and encrypted.json() == {"challenge": "abc-123"}
     wrong = httpx.post(env.url, json={**challenge, "token": "nope"}, timeout=5)
     assert wrong.status_code == 403
@@ -113,7 +113,7 @@ def test_video_command_end_to_end_and_duplicates(env: Env, tmp_path: Path) -> No
     event = message_event(event_id="ev-video-1", chat_id=CHAT, text="/video 你好", token=TOKEN)
     response, elapsed = env.post(event)
     assert response.status_code == 200
-    assert elapsed < 1.0, f"webhook took {elapsed:.2f}s"
+    assert elapsed < 3.0, f"webhook took {elapsed:.2f}s"  # Feishu's deadline; speed: bench webhook
     racing, _ = env.post(event)  # a platform retry while the first is still being handled
     assert racing.status_code == 200
 
@@ -142,7 +142,7 @@ def test_video_command_end_to_end_and_duplicates(env: Env, tmp_path: Path) -> No
     # The platform retries the same event: still exactly one video.
     for _ in range(3):
         again, elapsed = env.post(event)
-        assert again.status_code == 200 and elapsed < 1.0
+        assert again.status_code == 200 and elapsed < 3.0
     wait_until(lambda: env.bot.duplicates >= 4)
     assert len(env.fake.sent("media")) == 1
     assert env.query("SELECT count(*) FROM tasks WHERE task_type='video_generation'") == [(1,)]
@@ -205,7 +205,7 @@ def test_platform_errors_are_retried_then_task_failed(env: Env) -> None:
     env.fake.failures.add("/open-apis/im/v1/files", times=1000, status=503)
     event = message_event(event_id="ev-down-1", chat_id=CHAT, text="/video 出错了", token=TOKEN)
     response, elapsed = env.post(event)
-    assert response.status_code == 200 and elapsed < 1.0
+    assert response.status_code == 200 and elapsed < 3.0
     rows = wait_until(
         lambda: env.query("SELECT status, error_message FROM tasks WHERE status='failed'"),
         timeout=180,

@@ -109,7 +109,7 @@ def test_echo_verification_with_the_protocol_vector(env: Env) -> None:
 
 def test_encrypted_text_gets_a_video_once(env: Env, tmp_path: Path) -> None:
     response, elapsed = env.post_text("7000000000000000001", "/video 你好")
-    assert response.status_code == 200 and elapsed < 1.0
+    assert response.status_code == 200 and elapsed < 3.0
 
     videos = wait_until(lambda: env.fake.sent("video"), timeout=180)
     assert len(videos) == 1
@@ -130,7 +130,7 @@ def test_encrypted_text_gets_a_video_once(env: Env, tmp_path: Path) -> None:
 
     for _ in range(2):  # WeCom retries the same MsgId
         again, elapsed = env.post_text("7000000000000000001", "/video 你好")
-        assert again.status_code == 200 and elapsed < 1.0
+        assert again.status_code == 200 and elapsed < 3.0
     wait_until(lambda: env.bot.duplicates >= 2)
     assert len(env.fake.sent("video")) == 1
     assert env.query("SELECT count(*) FROM tasks") == [(1,)]
