@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.runners
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +21,34 @@ from avatarbot.config import Settings
 os.environ.pop("AVATARBOT_CONFIG_FILE", None)
 for _key in [k for k in os.environ if k.startswith("AVATARBOT_")]:
     os.environ.pop(_key)
+
+
+def _cancel_all_tasks_with_deadline(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncio.Runner's clean-up, but a task that ignores cancellation fails the test with
+    its stack instead of hanging the session (pytest-asyncio closes each test's loop so)."""
+    to_cancel = asyncio.all_tasks(loop)
+    if not to_cancel:
+        return
+    for task in to_cancel:
+        task.cancel()
+    _, pending = loop.run_until_complete(asyncio.wait(to_cancel, timeout=20))
+    if pending:
+        for task in pending:
+            print(f"task ignored cancellation: {task!r}", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        raise RuntimeError(f"{len(pending)} task(s) ignored cancellation at loop close")
+    for task in to_cancel:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during loop close",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
+
+
+asyncio.runners._cancel_all_tasks = _cancel_all_tasks_with_deadline  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
