@@ -41,6 +41,7 @@ class JobExecutor(Protocol):
 
 
 JOB_NICENESS = 10
+STOP_GRACE_S = 10.0  # how long stop() waits for cancelled jobs to clean up
 
 
 def lease_expired(task: Task, now: datetime, timeout_s: float) -> bool:
@@ -145,8 +146,14 @@ class LocalExecutor:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._sweeper
-        for job in list(self._running.values()):
+        jobs = list(self._running.values())
+        for job in jobs:
             job.cancel()
+        if jobs:
+            # Let cancelled jobs finish their own clean-up (their DB writes) before the
+            # database is closed; a job cut off inside a query left SQLAlchemy's shielded
+            # connection close waiting forever, and shutdown hung.
+            await asyncio.wait(jobs, timeout=STOP_GRACE_S)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, task_id: str) -> None:
