@@ -48,6 +48,7 @@ async def test_photo_goes_to_the_llm_as_image_input(tmp_path: Path) -> None:
                     "app_secret": feishu.app_secret,
                     "verification_token": "t",
                     "base_url": feishu.base_url,
+                    "streaming": False,  # one plain text answer (streaming has its own tests)
                 },
             )
             app = create_app(settings)

@@ -21,6 +21,7 @@ from avatarbot.config import LLMSettings
 from avatarbot.errors import ExternalServiceError
 
 logger = logging.getLogger(__name__)
+TOOL_IMAGES_NOTE = "(images returned by the tools above)"
 
 SUMMARY_INSTRUCTION = (
     "Summarise the conversation below in at most five sentences for your own memory: keep "
@@ -106,7 +107,7 @@ class LLMBrain:
                 if images:
                     # Tool messages carry text only; images the tools returned follow as a
                     # user message, the way OpenAI-compatible servers accept them.
-                    text_part = {"type": "text", "text": "(images returned by the tools above)"}
+                    text_part = {"type": "text", "text": TOOL_IMAGES_NOTE}
                     messages.append({"role": "user", "content": [text_part, *images]})
         logger.info("agent %s: tool loop stopped at the limit of %d steps", ctx.agent.name, limit)
         note = _limit_note(ctx, limit)
@@ -233,16 +234,20 @@ class _translated_errors:
 
 
 def _drop_images(messages: list[dict[str, Any]]) -> bool:
-    """Keep only the text of every user message with image parts (the user's photos and the
-    tools' images); True when something was dropped. The question itself must survive."""
-    dropped = False
-    for i, message in enumerate(messages):
-        if message["role"] == "user" and isinstance(message["content"], list):
-            parts = message["content"]
-            text = "\n".join(p.get("text", "") for p in parts if p.get("type") == "text")
-            messages[i] = {"role": "user", "content": text}
-            dropped = True
-    return dropped
+    """For a text-only model: drop the tools' image messages and keep only the text of the
+    user's own photo message (the question must survive); True when something changed."""
+    kept: list[dict[str, Any]] = []
+    for message in messages:
+        if message["role"] != "user" or not isinstance(message["content"], list):
+            kept.append(message)
+            continue
+        texts = [p.get("text", "") for p in message["content"] if p.get("type") == "text"]
+        if texts and texts[0] == TOOL_IMAGES_NOTE:
+            continue
+        kept.append({"role": "user", "content": "\n".join(texts)})
+    changed = kept != messages
+    messages[:] = kept
+    return changed
 
 
 def _image_parts(outcome: ToolOutcome) -> list[dict[str, Any]]:
