@@ -25,7 +25,7 @@ from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.delivery import cover_for, duration_for, send_media, stage_label
 from avatarbot.bot.outbox import db_gate, gated_session
 from avatarbot.bot.types import ReplyKind
-from avatarbot.errors import AvatarbotError, ExternalServiceError
+from avatarbot.errors import AvatarbotError, DeliveryRefused, ExternalServiceError
 from avatarbot.jobs import service as task_service
 from avatarbot.jobs.lease import PROCESS_ID, dead_owners, heartbeat, lease_until
 from avatarbot.killpoint import kill_point
@@ -251,6 +251,7 @@ class Dispatcher:
         send_uploaded = getattr(sender, "send_uploaded", None)
         if upload is None or send_uploaded is None:
             await send_media(sender, target, ReplyKind(row.kind), path, key=key, info=info)
+            await self._send_actions(row, sender, target)
             return
         limit = sender.max_video_bytes
         size = (await asyncio.to_thread(path.stat)).st_size
@@ -269,13 +270,16 @@ class Dispatcher:
             kill_point("upload", row.kind)
             await self._set(row, state={**(row.state or {}), "upload": handles})
         await send_uploaded(target, row.kind, handles, key=key)
+        await self._send_actions(row, sender, target)
+
+    async def _send_actions(self, row: Delivery, sender: ChannelSender, target: ChatTarget) -> None:
         send_actions = getattr(sender, "send_actions", None)
         if row.kind == "video" and row.task_id and send_actions is not None:
             try:  # buttons under the video (bot.card_actions); the video itself is delivered
                 await send_actions(
                     target, f"{row.task_id}:video", key=outbox.idempotency_key(row, "actions")
                 )
-            except ExternalServiceError as exc:
+            except (ExternalServiceError, DeliveryRefused) as exc:  # never resend the video
                 logger.warning("video buttons not sent: %s", exc.message)
 
     async def _retry(self, row: Delivery, error: str) -> str:

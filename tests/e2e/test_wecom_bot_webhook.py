@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -129,3 +130,29 @@ def test_card_button_reaches_the_agent_and_answers_on_response_url(
         posted = wait_until(receiver.received, timeout=30)
         assert len(posted) == 1 and posted[0]["body"]["msgtype"] == "markdown"
         assert posted[0]["body"]["markdown"]["content"]
+
+        # A click on our video buttons: the passive answer updates the card at once.
+        started = time.perf_counter()
+        answer = poller.post(
+            {
+                "msgid": "card-2",
+                "msgtype": "event",
+                "from": {"userid": "u3"},
+                "response_url": f"{receiver.base_url}/cgi-bin/response?code=2",
+                "event": {
+                    "eventtype": "template_card_event",
+                    "template_card_event": {
+                        "card_type": "button_interaction",
+                        "event_key": "audio_only:gone0000:video",
+                        "task_id": "avb-gone0000-video",
+                    },
+                },
+            }
+        )
+        assert time.perf_counter() - started < 3.0
+        assert answer is not None and answer["response_type"] == "update_template_card"
+        card = answer["template_card"]
+        assert card["task_id"] == "avb-gone0000-video" and answer["userids"] == ["u3"]
+        assert card["main_title"]["desc"] == "Sending just the audio…"
+        posted = wait_until(lambda: receiver.received()[1:], timeout=30)
+        assert "no longer available" in posted[0]["body"]["markdown"]["content"]

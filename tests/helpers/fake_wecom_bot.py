@@ -4,7 +4,8 @@ Speaks the frames of shared/spec/PROTOCOLS-CHAT2.md §1.6 and enforces its check
 subscribe first, pings answered (unless told to go silent), a second subscribe kicks the old
 socket with disconnected_event, respond only on a message req_id (846605), one unacked frame
 per req_id (6000), stream ≤ 20 480 bytes and frozen after finish, 846608 after the stream
-window, aibot_send_msg only to chats that wrote first, the three-step media upload.
+window, aibot_send_msg only to chats that wrote first, the three-step media upload, and
+aibot_respond_update_msg only on a template_card_event req_id within 5 s.
 Runs its own event loop in a thread; the test thread reads the records.
 """
 
@@ -51,6 +52,7 @@ class FakeWecomBot:
         self.subscribes = 0
         self.connections = 0
         self.welcomes: list[dict[str, Any]] = []
+        self.card_updates: list[dict[str, Any]] = []  # aibot_respond_update_msg: req_id, body
         self.sent_at: dict[str, float] = {}  # req_id -> when the callback went out
         self.req_window_s = 24 * 3600.0  # replies on a req_id after this -> 846605
         self.kill_when: Callable[[dict[str, Any]], bool] | None = None  # drop link, no ack
@@ -133,6 +135,19 @@ class FakeWecomBot:
             "event": {"eventtype": eventtype, **event},
         }
         return self.callback("aibot_event_callback", body, kind=eventtype, chat=user)
+
+    def click(self, user: str, card: dict[str, Any], key: str) -> str:
+        """A press on the button `key` of a template card we were sent (nested shape)."""
+        assert key in [b["key"] for b in card.get("button_list") or []], "no such button"
+        return self.event(
+            user,
+            "template_card_event",
+            template_card_event={
+                "card_type": card.get("card_type"),
+                "event_key": key,
+                "task_id": card.get("task_id"),
+            },
+        )
 
     def callback(self, cmd: str, body: dict[str, Any], *, kind: str, chat: str) -> str:
         req_id = f"req{next(self._ids)}"
@@ -259,6 +274,17 @@ class FakeWecomBot:
             if kind != "enter_chat" or time.monotonic() - at > 5:
                 return 846605, None
             self.welcomes.append(body)
+            return 0, None
+        if cmd == "aibot_respond_update_msg":
+            kind, _, at = self._req.get(req_id, ("", "", 0.0))
+            card = body.get("template_card") or {}
+            if kind != "template_card_event" or time.monotonic() - at > 5:
+                return 846605, None
+            if body.get("response_type") != "update_template_card" or not card.get("card_type"):
+                return 40009, None
+            self.card_updates.append(
+                {"req_id": req_id, "body": body, "after_s": time.monotonic() - at}
+            )
             return 0, None
         if cmd == "aibot_send_msg":
             chat = str(body.get("chatid") or "")

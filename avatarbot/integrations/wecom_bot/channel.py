@@ -24,6 +24,7 @@ from avatarbot.bot.types import IncomingMessage
 from avatarbot.config import WecomBotSettings
 from avatarbot.errors import AvatarbotError, ExternalServiceError
 from avatarbot.integrations.wecom.channel import split_utf8
+from avatarbot.integrations.wecom_bot.buttons import actions_card, click_update
 from avatarbot.integrations.wecom_bot.feedback import store_feedback
 from avatarbot.integrations.wecom_bot.link import Link
 from avatarbot.integrations.wecom_bot.messages import card_event, event_of, parse_message
@@ -159,8 +160,15 @@ class WecomBotChannel(OutboundMixin):
         kind, _ = event_of(body)
         if kind == "enter_chat":
             await self._welcome(req_id)
-        else:
-            await self.handle_event(body)
+            return
+        update = await self.handle_event(body)
+        if update is not None and self.link is not None and req_id:
+            try:  # only valid on the event's req_id within 5 s: sent at once, never queued
+                await self.link.request(
+                    "aibot_respond_update_msg", update, req_id=req_id, attempts=1
+                )
+            except ExternalServiceError as exc:
+                logger.warning("WeCom AI bot card update failed: %s", exc.message)
 
     def accept_message(
         self, body: dict[str, Any], *, req_id: str = "", response_url: str = ""
@@ -198,8 +206,10 @@ class WecomBotChannel(OutboundMixin):
                 self.contexts.pop(key, None)
                 self.streams.pop(ctx.stream.stream_id, None)
 
-    async def handle_event(self, body: dict[str, Any]) -> None:
-        """template_card_event -> the agent; feedback_event -> stored; others logged."""
+    async def handle_event(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """template_card_event -> the agent; feedback_event -> stored; others logged.
+
+        Returns the card update that answers a click on our buttons (buttons.py), else None."""
         kind, event = event_of(body)
         if kind == "template_card_event":
             msg = card_event(body)
@@ -212,10 +222,13 @@ class WecomBotChannel(OutboundMixin):
                         response_url=str(body["response_url"]), closed=True,
                     )  # fmt: skip
                 self._track(self.bot.handle_incoming(msg), f"wecom-bot-card-{msg.event_id[:24]}")
+                action = msg.raw["card_action"]
+                return click_update(action, action["task_id"], msg.user_id)
         elif kind == "feedback_event":
             await store_feedback(self.services, self.name, body, event)
         else:
             logger.info("WeCom AI bot event %r ignored", kind[:40])
+        return None
 
     async def _process(self, msg: IncomingMessage, ctx: ReplyContext) -> None:
         if self.bot is None:
@@ -384,6 +397,11 @@ class WecomBotChannel(OutboundMixin):
             await self._close(ctx)  # the text goes first, also when the bubble failed
         video = {"title": "avatarbot", "description": f"{duration_s:.1f} s"}
         await self._send_body(target, ctx, {"msgtype": "video", "video": video}, (path, "video"))
+
+    async def send_actions(self, target: ChatTarget, ref: str, *, key: str = "") -> None:
+        """The buttons under a video (another take, other voice, audio only) as a card."""
+        body = {"msgtype": "template_card", "template_card": actions_card(ref)}
+        await self._send_body(target, self._ctx(target), body)
 
     async def send_audio(
         self, target: ChatTarget, path: Path, *, duration_s: float, key: str = ""

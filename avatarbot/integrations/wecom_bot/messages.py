@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from avatarbot.bot import card_actions
 from avatarbot.bot.types import Attachment, Channel, IncomingMessage
+from avatarbot.integrations.wecom_bot.buttons import parse_key
 
 MEDIA_KINDS = {"image": "image", "file": "file", "video": "video"}
 _MENTION = re.compile(r"^(\s*@\S+\s*)+")
@@ -109,7 +111,10 @@ def card_event(body: dict[str, Any]) -> IncomingMessage | None:
         item = _dict(item)
         options = _dict(item.get("option_ids")).get("option_id") or []
         selected[str(item.get("question_key") or "")] = [str(o) for o in options]
+    # {"action", "ref"} as bot.card_actions reads it (our buttons' key is "<action>:<ref>"),
+    # plus the raw fields for cards of other kinds.
     action = {
+        **parse_key(key),
         "type": "card_action",
         "key": key,
         "task_id": str(source.get("task_id") or ""),
@@ -117,13 +122,15 @@ def card_event(body: dict[str, Any]) -> IncomingMessage | None:
         "selected": selected,
     }
     msgid = str(body.get("msgid") or "")
+    # A double click (two events, two msgids) is one event_id: the inbox drops the second.
+    fallback = msgid or f"card:{user}:{action['task_id']}:{key}"
     return IncomingMessage(
         channel=Channel.WECOM_BOT,
         chat_id=str(body.get("chatid") or user),
         user_id=user,
         text=f"[card button] {key}".strip(),
         message_id=msgid,
-        event_id=msgid or f"card:{user}:{action['task_id']}:{key}",
+        event_id=card_actions.dedup_key(action, user, fallback),
         chat_type="group" if body.get("chattype") == "group" else "p2p",
         mentioned=True,
         raw={"msg_type": "template_card_event", "card_action": action},

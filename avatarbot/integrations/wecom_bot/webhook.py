@@ -141,8 +141,7 @@ async def _answer(channel: Any, body: dict[str, Any]) -> dict[str, Any] | None:
         kind, _ = event_of(body)
         if kind == "enter_chat":
             return {"msgtype": "text", "text": {"content": channel.settings.welcome}}
-        await channel.handle_event(body)
-        return None
+        return await channel.handle_event(body)  # a click on our buttons: the card update
     ctx = channel.accept_message(body)
     if ctx is None:
         return None

@@ -238,8 +238,37 @@ def smooth_noise(
     return total / len(freqs)
 
 
-def head_motion(track_openness: np.ndarray, fps: int, rng: np.random.Generator) -> np.ndarray:
+@dataclass(frozen=True)
+class TakeStyle:
+    """How one take holds and moves the head: a slight resting tilt and shift, and how much it
+    moves. Drawn from the seed, so "another take" looks different (a new phase alone moves the
+    face ~1 px in a short clip) and the same seed renders the same video."""
+
+    rot_deg: float = 0.0
+    dx: float = 0.0  # fraction of face height
+    dy: float = 0.0
+    amplitude: float = 1.0
+
+    @classmethod
+    def of_seed(cls, seed: int) -> TakeStyle:
+        rng = np.random.default_rng([abs(int(seed)), 0x7A4E])  # its own stream: other draws keep
+        sign = rng.choice((-1.0, 1.0), size=2)
+        return cls(
+            rot_deg=float(sign[0] * rng.uniform(1.0, 2.2)),  # a natural lean, never none
+            dx=float(sign[1] * rng.uniform(0.005, 0.014)),
+            dy=float(rng.uniform(-0.008, 0.008)),
+            amplitude=float(rng.uniform(0.8, 1.4)),
+        )
+
+
+def head_motion(
+    track_openness: np.ndarray,
+    fps: int,
+    rng: np.random.Generator,
+    style: TakeStyle | None = None,
+) -> np.ndarray:
     """(n, 4) rotation degrees, dx, dy (fraction of face height), scale for each frame."""
+    style = style or TakeStyle()
     n = len(track_openness)
     # Never longer than the clip: np.convolve("same") returns the longer of the two.
     kernel = np.ones(max(1, min(n, fps // 3)), dtype=np.float32)
@@ -252,6 +281,9 @@ def head_motion(track_openness: np.ndarray, fps: int, rng: np.random.Generator) 
     breath = np.sin(2 * np.pi * 0.24 * t + rng.uniform(0, 2 * np.pi))
     dy = 0.004 * breath + 0.010 * energy * (0.5 + 0.5 * smooth_noise(n, fps, rng, (0.7, 1.1)))
     scale = 1.0 + 0.003 * breath
+    rot = style.rot_deg + style.amplitude * rot
+    dx = style.dx + style.amplitude * dx
+    dy = style.dy + dy
     return np.stack([rot, dx, dy, scale], axis=1).astype(np.float32)
 
 
@@ -312,10 +344,11 @@ class ProceduralAnimator:
 
         track = job.track
         n = track.n_frames
-        rng = np.random.default_rng(self.seed if job.seed is None else job.seed)
+        seed = self.seed if job.seed is None else job.seed
+        rng = np.random.default_rng(seed)
         blinks = blink_curve(n, job.fps, rng)
         motion = (
-            head_motion(track.openness.astype(np.float32), job.fps, rng)
+            head_motion(track.openness.astype(np.float32), job.fps, rng, TakeStyle.of_seed(seed))
             if job.mode.moves_head
             else None
         )

@@ -11,6 +11,7 @@ import pytest
 from wechatpy.crypto import PrpCrypto
 
 from avatarbot.errors import InvalidInput, Unauthorized
+from avatarbot.integrations.wecom_bot.buttons import actions_card, click_update
 from avatarbot.integrations.wecom_bot.crypto import BotCrypto, aes_decrypt, aes_encrypt
 from avatarbot.integrations.wecom_bot.messages import card_event, parse_message
 from avatarbot.integrations.wecom_bot.outbound import SendBudget
@@ -76,6 +77,43 @@ def test_card_events_nested_and_flat() -> None:
     )
     flat = card_event(_body("event", event={"eventtype": "template_card_event", "event_key": "k2"}))
     assert flat is not None and flat.raw["card_action"]["key"] == "k2"
+
+
+def test_video_buttons_card_click_and_double_click() -> None:
+    card = actions_card("abc123:video")
+    assert card["card_type"] == "button_interaction" and card["task_id"] == "avb-abc123-video"
+    keys = [b["key"] for b in card["button_list"]]
+    assert keys == [
+        "another_take:abc123:video",
+        "other_voice:abc123:video",
+        "audio_only:abc123:video",
+    ]
+
+    def click(msgid: str) -> object:
+        event = {
+            "event_key": keys[0],
+            "task_id": card["task_id"],
+            "card_type": "button_interaction",
+        }
+        body = _body(
+            "event", event={"eventtype": "template_card_event", "template_card_event": event}
+        )
+        return card_event({**body, "msgid": msgid})
+
+    first, second = click("e1"), click("e2")
+    assert first is not None and second is not None
+    # bot.card_actions' structured input; two clicks share one event id (the inbox drops one).
+    assert first.raw["card_action"]["action"] == "another_take"
+    assert first.raw["card_action"]["ref"] == "abc123:video"
+    assert first.event_id == second.event_id == "card:abc123:another_take:u1"
+    update = click_update(first.raw["card_action"], card["task_id"], "u1")
+    assert update is not None and update["response_type"] == "update_template_card"
+    assert update["template_card"]["task_id"] == card["task_id"] and update["userids"] == ["u1"]
+    assert update["template_card"]["main_title"]["desc"] == "Making another take…"
+    # A card that is not ours: no update, the agent still gets the raw key.
+    other = card_event(_body("event", event={"eventtype": "template_card_event", "event_key": "k"}))
+    assert other is not None and other.raw["card_action"]["ref"] == ""
+    assert click_update(other.raw["card_action"], "t", "u1") is None
 
 
 def test_crypto_matches_wechatpy_and_refuses_bad_input() -> None:
