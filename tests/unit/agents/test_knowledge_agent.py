@@ -8,14 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from avatarbot.agents.knowledge.store import knowledge_base
 from avatarbot.agents.manager import AgentManager
 from avatarbot.bot.types import Channel, IncomingMessage
+from avatarbot.config import Settings
 from avatarbot.services import Services
+from tests.conftest import make_settings
 from tests.helpers.documents import EN_HANDBOOK, ZH_HANDBOOK, docx_bytes
 from tests.helpers.fake_llm import fake_llm_server, last_message
 from tests.helpers.fake_robot import FakeRobotServer
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # The stand-in group robot listens on 127.0.0.1, a private address schedules refuse by default.
+    return make_settings(tmp_path, scheduler={"allow_private_urls": True})
 
 
 def msg(text: str) -> IncomingMessage:
