@@ -78,14 +78,15 @@ def _headers(client: TestClient) -> dict[str, str]:
 def test_worker_job_renders_with_wav2lip_and_gfpgan(
     settings: Settings, worker: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
-    audio = tmp_path / "one-frame.wav"
-    sf.write(audio, speech_like_audio(0.04), 22050)  # GFPGAN on a CPU: seconds per frame
+    # As short as an upload may be (0.2 s, a few frames): GFPGAN on a CPU takes seconds a frame.
+    audio = tmp_path / "short.wav"
+    sf.write(audio, speech_like_audio(0.24), 22050)
     with TestClient(create_app(settings)) as client:
         headers = _headers(client)
         with audio.open("rb") as f:
             r = client.post(
                 "/api/v1/digital-human/generate-from-audio",
-                files={"audio": ("one-frame.wav", f, "audio/wav")},
+                files={"audio": ("short.wav", f, "audio/wav")},
                 data={"mode": "enhanced_lipsync"},  # animator and enhancer: auto
                 headers=headers,
             )
