@@ -89,19 +89,23 @@ class IntakeBatcher:
             .returning(table.c.platform, table.c.event_id)
         )
         # One statement, one commit, on a bare connection (no ORM session to set up);
-        # RETURNING names the rows that were new.
-        async with self._turn(), self._engine.begin() as conn:
-            result = await conn.execute(stmt, rows)
-            inserted = {(r.platform, r.event_id) for r in result.all()}
-        taken: set[tuple[str, str]] = set()
-        for key, (msg, future) in zip(keys, batch, strict=True):
-            if future.done():  # its caller went away (cancelled): the row is stored anyway
-                continue
-            if key in inserted and key not in taken:
-                taken.add(key)  # the same event twice in one batch: the second one below
-                future.set_result("new")
-                continue
-            try:  # a redelivery: finished, being answered, or to resume
+        # RETURNING names the rows that were new. Their callers are answered as soon as
+        # the commit returns: putting the connection back (the pool's reset) is not theirs
+        # to wait for.
+        redelivered: list[Pending] = []
+        async with self._turn(), self._engine.connect() as conn:
+            async with conn.begin():
+                result = await conn.execute(stmt, rows)
+                inserted = {(r.platform, r.event_id) for r in result.all()}
+            for key, (msg, future) in zip(keys, batch, strict=True):
+                if key in inserted:
+                    inserted.discard(key)  # the same event twice in one batch: 2nd below
+                    if not future.done():  # (done: its caller went away; the row is stored)
+                        future.set_result("new")
+                else:
+                    redelivered.append((msg, future))
+        for msg, future in redelivered:  # finished, being answered, or to resume
+            try:
                 async with self._session() as session:
                     outcome = await inbox.receive(session, msg)
             except Exception as exc:
