@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, select, update
@@ -27,8 +26,8 @@ def _msg(index: int) -> IncomingMessage:
     )
 
 
-async def _setup(tmp_path: Path) -> tuple[Database, IntakeBatcher, list[int]]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}")
+async def _setup(url: str) -> tuple[Database, IntakeBatcher, list[int]]:
+    db = Database(url)
     async with db.engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     commits: list[int] = []
@@ -46,9 +45,9 @@ async def _setup(tmp_path: Path) -> tuple[Database, IntakeBatcher, list[int]]:
     return db, IntakeBatcher(session, gate.urgent, db.engine), commits
 
 
-def test_a_burst_is_stored_in_few_commits_and_every_row_is_there(tmp_path: Path) -> None:
+def test_a_burst_is_stored_in_few_commits_and_every_row_is_there(any_database_url: str) -> None:
     async def run() -> None:
-        db, batcher, commits = await _setup(tmp_path)
+        db, batcher, commits = await _setup(any_database_url)
         outcomes = await asyncio.gather(*(batcher.receive(_msg(i)) for i in range(30)))
         assert outcomes == ["new"] * 30
         assert len(commits) <= 2  # the first alone, the 29 that queued behind it together
