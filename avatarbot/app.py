@@ -190,8 +190,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _add_exception_handlers(app)
+    # /webhooks/*: signed by the platforms, no bearer token. First, because routes are
+    # matched in order and the platforms wait on these answers (the API has ~100 routes).
+    app.include_router(webhook_router())
     app.include_router(api_router)
-    app.include_router(webhook_router())  # /webhooks/*: signed by the platforms, no bearer token
     _add_core_routes(app)
     mount_docs(app)
     mount_console(app)

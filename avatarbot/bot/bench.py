@@ -14,8 +14,9 @@ import contextlib
 import json
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,31 +34,67 @@ def _free_port() -> int:
 
 
 class _Server:
-    """uvicorn in a thread (the client runs in this thread's event loop)."""
+    """uvicorn in a process of its own, as in production: the bench client (and, for the
+    floor, the bot's renders) never compete with it for one interpreter's GIL."""
 
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
+    def __init__(self, kind: str, root: Path) -> None:
         self.port = _free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="error", access_log=False
-        )
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.root = root
+        self.cmd = [sys.executable, "-m", "avatarbot.bot.bench", kind, str(root), str(self.port)]
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the bench server did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(self.cmd, cwd=self.root)  # cwd: no stray .env is read
+        deadline = time.monotonic() + 120
+        while True:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
+                return f"http://127.0.0.1:{self.port}"
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"the bench server ({self.cmd[3]}) did not start")
+            time.sleep(0.05)
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _serve(kind: str, root: Path, port: int) -> None:
+    """The child process of `_Server`: the floor app or avatarbot, on 127.0.0.1:port."""
+    import uvicorn
+
+    app = floor_app(root / "floor.db") if kind == "floor" else bot_app(root)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+def bot_app(root: Path) -> Any:
+    """avatarbot with the Feishu channel, on a fresh SQLite database under root."""
+    from avatarbot.app import create_app
+    from avatarbot.config import Settings
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=root / "data",
+        database_url=f"sqlite+aiosqlite:///{root / 'avatarbot.db'}",
+        log_level="WARNING",
+        auth={"secret_key": "bench-secret-key-0123456789abcdef0123456789"},
+        feishu={
+            "app_id": "cli_bench",
+            "app_secret": "bench",
+            "verification_token": TOKEN,
+            "encrypt_key": KEY,
+            "base_url": "http://127.0.0.1:9",  # nothing is sent; bot identity just fails
+        },
+    )
+    return create_app(settings)
 
 
 def floor_app(db_path: Path) -> Any:
@@ -161,31 +198,13 @@ def bench_webhook(
     out_dir: Path = typer.Option(Path("bench-results"), help="Where the JSON goes."),
 ) -> None:
     """Webhook ack latency: durable intake vs a bare one-insert FastAPI app, and a burst."""
-    from avatarbot.app import create_app
-    from avatarbot.config import Settings
-
     with tempfile.TemporaryDirectory(prefix="avatarbot-bench-") as tmp:
         root = Path(tmp)
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            data_dir=root / "data",
-            database_url=f"sqlite+aiosqlite:///{root / 'avatarbot.db'}",
-            log_level="WARNING",
-            auth={"secret_key": "bench-secret-key-0123456789abcdef0123456789"},
-            feishu={
-                "app_id": "cli_bench",
-                "app_secret": "bench",
-                "verification_token": TOKEN,
-                "encrypt_key": KEY,
-                "base_url": "http://127.0.0.1:9",  # nothing is sent; bot identity just fails
-            },
-        )
-        app = create_app(settings)
         warm = [_event(i, "warm") for i in range(20)]
         durable_events = [_event(i, "seq") for i in range(requests)]
         floor_events = [_event(i, "floor") for i in range(requests)]
         burst_events = [_event(i, "burst") for i in range(burst)]
-        with _Server(floor_app(root / "floor.db")) as floor_url, _Server(app) as bot_url:
+        with _Server("floor", root) as floor_url, _Server("bot", root) as bot_url:
 
             async def run() -> dict[str, Any]:
                 await _measure(f"{floor_url}/hook", warm, 1)
@@ -244,3 +263,7 @@ async def _start_renders(base_url: str, count: int) -> None:
             )
             if answer.status_code != 202:
                 raise RuntimeError(f"render request failed: {answer.text}")
+
+
+if __name__ == "__main__":  # the server processes of the bench
+    _serve(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]))

@@ -25,6 +25,7 @@ from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.delivery import cover_for, duration_for, send_media, stage_label
 from avatarbot.bot.outbox import db_gate, gated_session
 from avatarbot.bot.types import ReplyKind
+from avatarbot.bot.write_gate import WriteGate
 from avatarbot.errors import AvatarbotError, DeliveryRefused, ExternalServiceError
 from avatarbot.jobs import service as task_service
 from avatarbot.jobs.lease import PROCESS_ID, dead_owners, heartbeat, lease_until
@@ -48,7 +49,7 @@ class Dispatcher:
         services: Services,
         sender_for: SenderFor,
         owner: str = PROCESS_ID,
-        gate: asyncio.Lock | None = None,
+        gate: WriteGate | None = None,
     ) -> None:
         self.services = services
         self.gate = gate or db_gate(services)

@@ -10,7 +10,6 @@ the user that it failed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from avatarbot.bot.channel import ChatTarget
 from avatarbot.bot.types import Reply, ReplyKind
+from avatarbot.bot.write_gate import WriteGate
 from avatarbot.jobs.lease import free, lease_until
 from avatarbot.services import Services
 from avatarbot.storage.base import utcnow
@@ -178,20 +178,19 @@ async def progress_handle(session: AsyncSession, row: Delivery) -> str | None:
     return str(handle) if handle else None
 
 
-def db_gate(services: Services) -> asyncio.Lock | None:
-    """SQLite: one writer at a time in this process, queued here instead of in SQLite.
+def db_gate(services: Services) -> WriteGate | None:
+    """SQLite: one writer at a time in this process, intake first (bot.write_gate).
 
-    SQLite's busy handler sleeps in growing steps (up to tens of ms) when a write finds the
-    database locked; a webhook's insert landing during the bot's own short transactions
-    would pay that. An asyncio lock hands the turn over at once. PostgreSQL needs none.
+    PostgreSQL needs none.
     """
-    return asyncio.Lock() if services.db.dialect == "sqlite" else None
+    return WriteGate() if services.db.dialect == "sqlite" else None
 
 
 @contextlib.asynccontextmanager
-async def gated_session(services: Services, gate: asyncio.Lock | None) -> AsyncIterator[Any]:
-    async with (
-        gate if gate is not None else contextlib.nullcontext(),
-        services.db.session() as session,
-    ):
+async def gated_session(
+    services: Services, gate: WriteGate | None, *, urgent: bool = False
+) -> AsyncIterator[Any]:
+    """A session that holds the write gate; `urgent` for the intake (somebody waits on it)."""
+    turn = (gate.urgent() if urgent else gate) if gate is not None else contextlib.nullcontext()
+    async with turn, services.db.session() as session:
         yield session

@@ -27,6 +27,7 @@ from avatarbot.auth.shared_limits import make_limiter
 from avatarbot.bot import commands, inbox, outbox, router, user_media
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.dispatch import Dispatcher
+from avatarbot.bot.intake_batch import IntakeBatcher
 from avatarbot.bot.outbox import db_gate, gated_session
 from avatarbot.bot.streaming import relay_for
 from avatarbot.bot.types import IncomingMessage, Reply
@@ -60,6 +61,12 @@ class BotService:
         self.gate = db_gate(services)  # shared with the dispatcher: one SQLite writer here
         self.dispatcher = Dispatcher(
             services, self._sender_for_row, owner=self.owner, gate=self.gate
+        )
+        # The intake's inserts go ahead of background writes and are group-committed.
+        self._intake = IntakeBatcher(
+            lambda: self._session(urgent=True),
+            lambda: self.gate.urgent() if self.gate is not None else contextlib.nullcontext(),
+            services.db.engine,
         )
         self._chat_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_users: dict[tuple[str, str], int] = defaultdict(int)
@@ -164,8 +171,7 @@ class BotService:
         redelivery of one that was never finished. False for a duplicate of a finished one.
         Raises when the database cannot take it: the platform must then not get a 200.
         """
-        async with self._session() as session:
-            outcome = await inbox.receive(session, msg)
+        outcome = await self._intake.receive(msg)
         if outcome in ("duplicate", "in_progress"):
             self.duplicates += 1
             logger.info("duplicate %s event %s ignored", msg.channel.value, msg.event_id)
@@ -340,8 +346,8 @@ class BotService:
             raise ExternalServiceError(f"channel {platform} is not configured")
         return sender
 
-    def _session(self) -> Any:
-        return gated_session(self.services, self.gate)
+    def _session(self, *, urgent: bool = False) -> Any:
+        return gated_session(self.services, self.gate, urgent=urgent)
 
     def _sender_for_row(self, platform: str, target: dict[str, Any]) -> ChannelSender:
         return self._sender(platform, target)
