@@ -97,11 +97,15 @@ class IntakeBatcher:
             async with conn.begin():
                 result = await conn.execute(stmt, rows)
                 inserted = {(r.platform, r.event_id) for r in result.all()}
+            fresh = set(inserted)
             for key, (msg, future) in zip(keys, batch, strict=True):
                 if key in inserted:
-                    inserted.discard(key)  # the same event twice in one batch: 2nd below
+                    inserted.discard(key)
                     if not future.done():  # (done: its caller went away; the row is stored)
                         future.set_result("new")
+                elif key in fresh:  # the same event twice in one batch: the first caller has it
+                    if not future.done():
+                        future.set_result("in_progress")
                 else:
                     redelivered.append((msg, future))
         for msg, future in redelivered:  # finished, being answered, or to resume

@@ -143,7 +143,9 @@ def test_video_command_end_to_end_and_duplicates(env: Env, tmp_path: Path) -> No
     for _ in range(3):
         again, elapsed = env.post(event)
         assert again.status_code == 200 and elapsed < 3.0
-    wait_until(lambda: env.bot.duplicates >= 4)
+    # The 3 retries of a finished event are duplicates. The racing copy above may instead have
+    # been stored as unfinished before the first was claimed; the claim then lets one run.
+    wait_until(lambda: env.bot.duplicates >= 3)
     assert len(env.fake.sent("media")) == 1
     assert env.query("SELECT count(*) FROM tasks WHERE task_type='video_generation'") == [(1,)]
 
