@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,12 @@ class PluginService:
 
         self.follower = DatabaseFollower(db, self.manager, interval_s)
         self.follower.start()
+
+    def state_change(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Hold while changing a plugin's enabled state and recording it in the database, so
+        the database follower never applies a row read before the change on top of it."""
+        follower = self.__dict__.get("follower")
+        return follower.lock if follower is not None else contextlib.nullcontext()
 
     async def stop_following(self) -> None:
         follower = self.__dict__.get("follower")

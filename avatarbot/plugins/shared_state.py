@@ -93,8 +93,24 @@ class DatabaseFollower:
         self.interval_s = interval_s
         self._seen: dict[str, tuple[bool, datetime | None]] = {}
         self._task: asyncio.Task[None] | None = None
+        # Held by the API across "change the manager, record the row": a poll that read the
+        # row before a click must not apply that stale row after it (it would undo the click).
+        self.lock = asyncio.Lock()
 
     async def poll(self) -> dict[str, bool]:
+        async with self.lock:
+            rows = await self._read_rows()
+            changed = {
+                name: bool(enabled)
+                for name, enabled, stamp in rows
+                if self._seen.get(name) != (bool(enabled), stamp)
+            }
+            self._seen = {name: (bool(enabled), stamp) for name, enabled, stamp in rows}
+            if changed:
+                await asyncio.to_thread(self.manager.apply_enabled, changed)
+        return changed
+
+    async def _read_rows(self) -> list[tuple[str, bool, datetime | None]]:
         from sqlalchemy import select
 
         from avatarbot.storage.models import PluginState
@@ -105,15 +121,7 @@ class DatabaseFollower:
                     select(PluginState.name, PluginState.enabled, PluginState.updated_at)
                 )
             ).all()
-        changed = {
-            name: bool(enabled)
-            for name, enabled, stamp in rows
-            if self._seen.get(name) != (bool(enabled), stamp)
-        }
-        self._seen = {name: (bool(enabled), stamp) for name, enabled, stamp in rows}
-        if changed:
-            await asyncio.to_thread(self.manager.apply_enabled, changed)
-        return changed
+        return [(str(n), bool(e), stamp) for n, e, stamp in rows]
 
     async def _run(self) -> None:
         while True:

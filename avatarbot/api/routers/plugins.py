@@ -185,11 +185,12 @@ async def reload_plugins(
 async def enable_plugin(
     name: str, _user: SuperUser, plugins: PluginsDep, session: SessionDep
 ) -> dict[str, Any]:
-    try:
-        await asyncio.to_thread(plugins.enable, name)
-    finally:  # enabled even when loading then fails (the error is reported)
-        if plugins.is_enabled(name):
-            await _record_state(session, await asyncio.to_thread(plugins.describe, name))
+    async with plugins.state_change():
+        try:
+            await asyncio.to_thread(plugins.enable, name)
+        finally:  # enabled even when loading then fails (the error is reported)
+            if plugins.is_enabled(name):
+                await _record_state(session, await asyncio.to_thread(plugins.describe, name))
     return await asyncio.to_thread(plugins.describe, name)
 
 
@@ -197,9 +198,10 @@ async def enable_plugin(
 async def disable_plugin(
     name: str, _user: SuperUser, plugins: PluginsDep, session: SessionDep
 ) -> dict[str, Any]:
-    await asyncio.to_thread(plugins.disable, name)
-    info = await asyncio.to_thread(plugins.describe, name)
-    await _record_state(session, info)
+    async with plugins.state_change():
+        await asyncio.to_thread(plugins.disable, name)
+        info = await asyncio.to_thread(plugins.describe, name)
+        await _record_state(session, info)
     return info
 
 

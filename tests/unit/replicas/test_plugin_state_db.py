@@ -4,6 +4,7 @@ other's plugin list checked through its own API."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -72,3 +73,36 @@ async def test_disable_and_enable_on_one_replica_reach_the_other(tmp_path: Path)
         )
         headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
         await _wait_for(third, headers, enabled=False, loaded=False)
+
+
+async def test_a_row_read_before_a_click_does_not_undo_the_click(tmp_path: Path) -> None:
+    """The follower read 'disabled' (the previous click), then the admin clicks Enable: the
+    stale row must not be applied after the click (the console showed 'Enable' again)."""
+    async with _replica(tmp_path, "a") as client:
+        admin = await register_and_login(client)
+        follower = client._transport.app.state.services.plugins.follower  # type: ignore[attr-defined]
+        await follower.stop()  # polls are driven by hand below
+        assert (await client.post(f"/api/v1/plugins/{PLUGIN}/disable", headers=admin)).is_success
+
+        read_done, resume = asyncio.Event(), asyncio.Event()
+        read_rows = follower._read_rows
+
+        async def paused_read() -> list:
+            rows = await read_rows()
+            read_done.set()
+            await resume.wait()
+            return rows
+
+        follower._read_rows = paused_read
+        poll = asyncio.create_task(follower.poll())
+        await read_done.wait()
+        enable = asyncio.create_task(client.post(f"/api/v1/plugins/{PLUGIN}/enable", headers=admin))
+        await asyncio.wait({enable}, timeout=2.0)  # unguarded, the click completes here
+        resume.set()
+        await poll
+        assert (await enable).is_success
+        row = await _plugin(client, admin)  # what the console shows after the click
+        assert row["enabled"] is True and row["loaded"] is True, row
+        follower._read_rows = read_rows
+        await follower.poll()  # the row the click wrote changes nothing
+        assert (await _plugin(client, admin))["enabled"] is True
