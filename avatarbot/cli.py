@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import sys
 from typing import TYPE_CHECKING
@@ -188,6 +187,8 @@ def user_create(
             await db.dispose()
 
     try:
+        import asyncio
+
         asyncio.run(_create())
     except AvatarbotError as exc:
         fail(exc.message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -35,6 +34,8 @@ def list_agents() -> None:
             default = " (default)" if agent.is_default else ""
             caps = ",".join(agent.capabilities) or "-"
             typer.echo(f"{agent.name}{default}\tbrain={agent.brain}\tcapabilities={caps}")
+
+    import asyncio  # here, not at the top: every `avatarbot` command imports this module
 
     asyncio.run(_with_services(work))
 
@@ -75,5 +76,7 @@ def chat(
                     typer.echo(f"  -> {task.status.value} {outcome}")
             elif reply.path:
                 typer.echo(f"[{reply.kind.value}] {reply.path}")
+
+    import asyncio  # here, not at the top: every `avatarbot` command imports this module
 
     asyncio.run(_with_services(work))

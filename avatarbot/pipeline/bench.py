@@ -111,7 +111,7 @@ def server_task(text: str, size: int, mode: str, out: Path, face_cache: Any) -> 
         result = gen.generate_from_text(text, None, out)
     finally:
         gen.cleanup()
-    out.with_suffix(".jpg").write_bytes(extract_cover(out))
+    out.with_suffix(".jpg").write_bytes(result.cover_jpeg or extract_cover(out))
     wall = time.perf_counter() - t0
     out.unlink(missing_ok=True)
     out.with_suffix(".jpg").unlink(missing_ok=True)

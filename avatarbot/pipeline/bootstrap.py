@@ -10,7 +10,8 @@ It wires what would otherwise import in circles (backends <-> status, jobs <-> p
 - one ModelManager for the process: every backend keeps its loaded network in its LRU (under
   pipeline.model_memory_gb) on the device it picks (pipeline.device: auto = cuda -> mps -> cpu),
   so tasks share loaded networks instead of each loading its own;
-- the video and speech job handlers;
+- the video and speech job handlers (not for `render`, `voice say` and `bench`, which run no
+  jobs: the handlers import the database models, a third of a second of CLI start-up);
 - the native-log switches that keep mediapipe/TFLite chatter off the terminal.
 
 Nothing heavy is imported here: factories are lazy and the device is picked on first load.
@@ -77,17 +78,17 @@ def _backend_key(settings: Any) -> tuple[Any, ...]:
     return (str(data_dir_of(settings)), *values)
 
 
-def bootstrap_pipeline(settings: Any) -> PipelineRuntime:
-    """Register backends and handlers and create the process's ModelManager (idempotent)."""
+def bootstrap_pipeline(settings: Any, *, jobs: bool = True) -> PipelineRuntime:
+    """Register backends (and, with `jobs`, the job handlers) and create the process's
+    ModelManager (idempotent)."""
     global _runtime
     from avatarbot.pipeline.neural import register_neural_backends
-    from avatarbot.pipeline.tasks import register_pipeline_handlers
 
     configure_native_logging()
     key = (*_manager_key(settings), *_backend_key(settings))
     with _lock:
         current = _runtime
-        if current is not None and current.key == key and _still_registered():
+        if current is not None and current.key == key and _still_registered(jobs):
             return current
         if current is not None and current.key[:4] == _manager_key(settings):
             models = current.models  # same models dir, device and budget: keep what is loaded
@@ -100,34 +101,40 @@ def bootstrap_pipeline(settings: Any) -> PipelineRuntime:
                 commercial=commercial,
             )
         register_neural_backends(settings, model_cache=models)
-        register_pipeline_handlers()
+        if jobs:
+            from avatarbot.pipeline.tasks import register_pipeline_handlers
+
+            register_pipeline_handlers()
         _runtime = PipelineRuntime(data_dir_of(settings), models, key)
         return _runtime
 
 
-def _still_registered() -> bool:
+def _still_registered(jobs: bool) -> bool:
     """Whether the registrations are still in place (tests reset the registries)."""
-    from avatarbot.jobs.handlers import has_handler
     from avatarbot.pipeline.animators import animator_names
     from avatarbot.pipeline.enhancers import enhancer_names
     from avatarbot.pipeline.tts import tts_backend_names
-    from avatarbot.storage.models import TaskType
 
-    return (
+    backends = (
         {"wav2lip", "sadtalker"} <= set(animator_names())
         and "gfpgan" in enhancer_names()
         and {"coqui", "piper", "openai"} <= set(tts_backend_names())
-        and has_handler(TaskType.VIDEO_GENERATION)
-        and has_handler(TaskType.VOICE_SYNTHESIS)
     )
+    if not backends or not jobs:
+        return backends
+    from avatarbot.jobs.handlers import has_handler
+    from avatarbot.storage.models import TaskType
+
+    return has_handler(TaskType.VIDEO_GENERATION) and has_handler(TaskType.VOICE_SYNTHESIS)
 
 
-def bootstrap_from_environment() -> Any:
-    """For the CLI commands: Settings from the environment / .env, bootstrapped; returns them."""
+def bootstrap_from_environment(*, jobs: bool = True) -> Any:
+    """For the CLI commands: Settings from the environment / .env, bootstrapped; returns them.
+    Commands that run no jobs (render, voice say, bench) pass jobs=False."""
     from avatarbot.config import Settings
 
     settings = Settings()
-    bootstrap_pipeline(settings)
+    bootstrap_pipeline(settings, jobs=jobs)
     return settings
 
 

@@ -80,7 +80,7 @@ def render(
     from avatarbot.pipeline.bootstrap import bootstrap_from_environment
     from avatarbot.pipeline.generator import VideoGenerator
 
-    settings = bootstrap_from_environment()  # the same backends as the server and workers
+    settings = bootstrap_from_environment(jobs=False)  # the same backends as the server and workers
     bar = (
         None
         if quiet
@@ -175,7 +175,7 @@ def bench_pipeline(
     from avatarbot.pipeline.bootstrap import bootstrap_from_environment
     from avatarbot.pipeline.generator import VideoGenerator
 
-    bootstrap_from_environment()
+    bootstrap_from_environment(jobs=False)
     rows = []
     gen = VideoGenerator(mode=mode)
     with tempfile.TemporaryDirectory(prefix="avatarbot-bench-") as tmp:

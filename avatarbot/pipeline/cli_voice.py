@@ -21,7 +21,7 @@ def _bootstrap() -> None:
     # Every voice command sees the same TTS backends as the server and workers.
     from avatarbot.pipeline.bootstrap import bootstrap_from_environment
 
-    bootstrap_from_environment()
+    bootstrap_from_environment(jobs=False)
 
 
 def _fail(message: str) -> None:

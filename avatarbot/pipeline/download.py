@@ -11,10 +11,12 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from avatarbot.errors import ExternalServiceError, InvalidInput
+
+if TYPE_CHECKING:  # httpx is imported when a download runs: not on every CLI start
+    import httpx
 
 DownloadProgress = Callable[[int, int | None], None]  # (bytes done, total or None)
 CHUNK = 1 << 16
@@ -83,6 +85,8 @@ def _fetch_into_part(
                 if progress:
                     progress(done, total)
         if total is not None and done < total:
+            import httpx
+
             raise httpx.RemoteProtocolError(f"connection closed at {done} of {total} bytes")
 
 
@@ -102,6 +106,8 @@ def download(
     client: httpx.Client | None = None,
 ) -> Path:
     """Download `url` to `dest`, resuming a previous `.part`; verify sha256; rename atomically."""
+    import httpx
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)

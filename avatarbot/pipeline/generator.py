@@ -51,6 +51,9 @@ class GenerationResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     reencoded: bool = False
     skipped: dict[str, str] = field(default_factory=dict)  # better backend -> why not used
+    # JPEG of the middle frame, taken while rendering (what `mux.extract_cover` would decode
+    # back out of the MP4, without another ffmpeg run); None when not taken.
+    cover_jpeg: bytes | None = None
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -297,6 +300,7 @@ class VideoGenerator:
         if out.suffix.lower() != ".mp4":
             raise InvalidInput("the output file must end in .mp4")
         spent = {"animate": 0.0, "enhance": 0.0}
+        cover: list[bytes] = []
 
         def frames() -> Iterator[np.ndarray]:
             if video:
@@ -325,6 +329,8 @@ class VideoGenerator:
                     t2 = time.perf_counter()
                     frame = paste.compose(frame)
                     spent["animate"] += time.perf_counter() - t2
+                if i == n // 2:
+                    cover.append(_jpeg(frame))
                 if i % 5 == 0 or i == n - 1:
                     stage = "enhance" if enh is not None else "animate"
                     _report(progress, stage, 15.0 + 82.0 * (i + 1) / n, f"frame {i + 1}/{n}")
@@ -359,7 +365,15 @@ class VideoGenerator:
             timings_ms=timings,
             reencoded=result.reencoded,
             skipped=choice.skipped,
+            cover_jpeg=cover[0] if cover else None,
         )
+
+
+def _jpeg(frame: np.ndarray) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    return data.tobytes() if ok else b""
 
 
 def _report(progress: ProgressCallback | None, stage: str, percent: float, message: str) -> None:

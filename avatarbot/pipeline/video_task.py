@@ -76,5 +76,5 @@ def run_video_generation(ctx: JobContext) -> dict[str, Any]:
     finally:
         gen.cleanup()
     cover = out.with_suffix(".jpg")
-    cover.write_bytes(extract_cover(out))
+    cover.write_bytes(result.cover_jpeg or extract_cover(out))
     return {**result.as_dict(), "cover_path": str(cover), "duration_s": round(result.duration, 3)}

@@ -7,7 +7,8 @@ the shapes the same on any portrait size or head tilt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,10 @@ class MouthFrame:
     ex: np.ndarray  # unit vector along the mouth
     ey: np.ndarray  # unit vector down the face
     width: float  # mouth width W in px
+    # The interior's per-pixel terms that depend only on the position in this frame, computed
+    # once per portrait (see `_InteriorField`), and how often the frame has drawn an interior.
+    interior: Any = field(default=None, init=False, repr=False, compare=False)
+    interior_uses: int = field(default=0, init=False, repr=False, compare=False)
 
     def to_local(self, pts: np.ndarray) -> np.ndarray:
         d = pts - self.origin
@@ -209,48 +214,41 @@ def draw_interior(
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w_img, x1), min(h_img, y1)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
-    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    dx, dy = gx - mf.origin[0], gy - mf.origin[1]
-    u = (dx * mf.ex[0] + dy * mf.ex[1]) / w
-    v = (dx * mf.ey[0] + dy * mf.ey[1]) / w
-    au = np.abs(u)
+    f = _interior_field(mf, img.shape[:2], (x0, y0, x1, y1))
+    v, depth = f.v, f.depth
     n_up = len(F.LIPS_INNER_UPPER)
     top_lip_v = float(mf.to_local(poly[n_up // 2])[1])
     lower_lip_v = float(mf.to_local(poly[n_up + (len(F.LIPS_INNER_LOWER) - 2) // 2])[1])
     opening = max(lower_lip_v - top_lip_v, 1e-3)
 
     # Cavity: darkest deep in the middle of the opening and in the corners.
-    depth = np.clip(1.0 - au / 0.5, 0.0, 1.0)
     mid = np.clip(1.0 - np.abs(v - (top_lip_v + lower_lip_v) / 2) / (0.5 * opening), 0.0, 1.0)
     layer = _CAVITY[None, None, :] * (0.55 + 0.45 * depth - 0.25 * mid * depth)[..., None]
 
     # Tongue: a mound on the floor of the mouth; its top shows once the jaw has dropped a little.
     t_top = lower_lip_v - 0.05 - 0.35 * min(opening, 0.4)
     t_cy, t_ry = lower_lip_v + 0.04, max(lower_lip_v + 0.04 - t_top, 0.02)
-    r2 = (u / 0.30) ** 2 + ((v - t_cy) / t_ry) ** 2
+    r2 = f.u2_tongue + ((v - t_cy) / t_ry) ** 2
     tongue = np.clip((1.0 - r2) / 0.15, 0.0, 1.0)  # soft edge
     lit = 0.62 + 0.38 * np.clip(1.0 - r2, 0.0, 1.0) ** 0.5  # rounder top catches the light
-    groove = 1.0 - 0.12 * np.exp(-((u / 0.02) ** 2)) * np.clip((v - t_top) / t_ry, 0, 1)
+    groove = 1.0 - f.groove * np.clip((v - t_top) / t_ry, 0, 1)
     tongue_col = _TONGUE * (lit * groove * (0.75 + 0.25 * depth))[..., None]
     layer = layer * (1 - tongue[..., None]) + tongue_col * tongue[..., None]
 
     # Lower teeth ride on the jaw, just behind the lower lip: hidden for small openings.
     show = float(np.clip((opening - 0.08) / 0.12, 0.0, 1.0))
-    lower_top = lower_lip_v - 0.075 * show + 0.10 * (u / 0.5) ** 2
-    lower_teeth = (v > lower_top) & (au < _LOWER_HALF_W) & (show > 0)
-    # Upper teeth hang from the skull: their edge stays at the closed-mouth line whatever the jaw does.
-    upper_edge = 0.02 - 0.09 * (u / 0.5) ** 2
-    upper_teeth = (v < upper_edge) & (au < _UPPER_HALF_W)
+    lower_top = lower_lip_v - 0.075 * show + f.lower_curve
+    lower_teeth = (v > lower_top) & f.lower_band & (show > 0)
+    # Upper teeth hang from the skull: their edge stays at the closed-mouth line whatever the jaw
+    # does (the mask and its lighting are in the field).
+    upper_teeth = f.upper_teeth
 
-    arch_u = np.clip(1.0 - 0.6 * (au / _UPPER_HALF_W) ** 2, 0.3, 1.0)
-    arch_l = np.clip(1.0 - 0.6 * (au / _LOWER_HALF_W) ** 2, 0.3, 1.0)
     # Occlusion: the upper lip shades the top of the upper teeth, the lower lip the bottom of the
-    # lower ones; the biting edges catch the light, the very tips are a little translucent.
+    # lower ones (the arch, the tooth relief and the translucent tips are in the field).
     up_occ = 0.62 + 0.38 * np.clip((v - top_lip_v) / 0.06, 0.0, 1.0)
-    up_tip = 1.0 - 0.10 * np.clip((v - (upper_edge - 0.012)) / 0.012, 0.0, 1.0)
     low_occ = 0.60 + 0.40 * np.clip((lower_lip_v - v) / 0.05, 0.0, 1.0)
-    upper_light = arch_u * up_occ * up_tip * _tooth_shading(au, _UPPER_SEAMS, 0.007)
-    lower_light = 0.85 * arch_l * low_occ * _tooth_shading(au, _LOWER_SEAMS, 0.006)
+    upper_light = f.upper_light * up_occ
+    lower_light = f.lower_light * low_occ
     teeth_light = np.where(upper_teeth, upper_light, lower_light)[..., None]
     teeth = (upper_teeth | lower_teeth)[..., None]
     layer = np.where(teeth, _TEETH_SHADE + (_TEETH - _TEETH_SHADE) * teeth_light, layer)
@@ -267,6 +265,90 @@ def draw_interior(
     layer *= (0.55 + 0.45 * np.clip(inside * 2.0 - 0.4, 0.0, 1.0))[..., None]
     roi = img[y0:y1, x0:x1].astype(np.float32)
     img[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + layer * alpha, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class _InteriorField:
+    """Per-pixel terms of `draw_interior` that depend only on the pixel's place in the mouth
+    frame, over a box that holds any mouth opening; each frame takes its slice."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the image
+    u: np.ndarray
+    v: np.ndarray
+    au: np.ndarray
+    depth: np.ndarray
+    u2_tongue: np.ndarray
+    groove: np.ndarray
+    lower_curve: np.ndarray
+    lower_band: np.ndarray
+    upper_teeth: np.ndarray
+    upper_light: np.ndarray
+    lower_light: np.ndarray
+
+    def crop(self, x0: int, y0: int, x1: int, y1: int) -> _InteriorField:
+        bx, by = self.box[0], self.box[1]
+        sl = (slice(y0 - by, y1 - by), slice(x0 - bx, x1 - bx))
+        arrays = {
+            name: getattr(self, name)[sl] for name in self.__dataclass_fields__ if name != "box"
+        }
+        return _InteriorField((x0, y0, x1, y1), **arrays)
+
+
+def _field_over(mf: MouthFrame, x0: int, y0: int, x1: int, y1: int) -> _InteriorField:
+    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    dx, dy = gx - mf.origin[0], gy - mf.origin[1]
+    w = mf.width
+    u = (dx * mf.ex[0] + dy * mf.ex[1]) / w
+    v = (dx * mf.ey[0] + dy * mf.ey[1]) / w
+    au = np.abs(u)
+    upper_edge = 0.02 - 0.09 * (u / 0.5) ** 2
+    arch_u = np.clip(1.0 - 0.6 * (au / _UPPER_HALF_W) ** 2, 0.3, 1.0)
+    arch_l = np.clip(1.0 - 0.6 * (au / _LOWER_HALF_W) ** 2, 0.3, 1.0)
+    # The biting edges catch the light, the very tips are a little translucent.
+    up_tip = 1.0 - 0.10 * np.clip((v - (upper_edge - 0.012)) / 0.012, 0.0, 1.0)
+    return _InteriorField(
+        box=(x0, y0, x1, y1),
+        u=u,
+        v=v,
+        au=au,
+        depth=np.clip(1.0 - au / 0.5, 0.0, 1.0),
+        u2_tongue=(u / 0.30) ** 2,
+        groove=0.12 * np.exp(-((u / 0.02) ** 2)),
+        lower_curve=0.10 * (u / 0.5) ** 2,
+        lower_band=au < _LOWER_HALF_W,
+        upper_teeth=(v < upper_edge) & (au < _UPPER_HALF_W),
+        upper_light=arch_u * up_tip * _tooth_shading(au, _UPPER_SEAMS, 0.007),
+        lower_light=0.85 * arch_l * _tooth_shading(au, _LOWER_SEAMS, 0.006),
+    )
+
+
+# The box the field covers, in mouth widths around the mouth centre: wider than the widest
+# spread and deeper than the widest-open jaw (a bigger opening falls back to a field of its own).
+_FIELD_U, _FIELD_V = 0.9, (-0.6, 1.1)
+_FIELD_AFTER_USES = 4  # the whole box costs several frames' worth: worth it for a still portrait
+
+
+def _interior_field(
+    mf: MouthFrame, shape: tuple[int, int], box: tuple[int, int, int, int]
+) -> _InteriorField:
+    field_ = mf.interior
+    mf.interior_uses += 1
+    if field_ is None and mf.interior_uses < _FIELD_AFTER_USES:  # a video frame's, seldom reused
+        return _field_over(mf, *box)
+    if field_ is None:
+        corners = mf.to_image(
+            np.array([[u, v] for u in (-_FIELD_U, _FIELD_U) for v in _FIELD_V], np.float32)
+        )
+        fx0, fy0 = np.floor(corners.min(axis=0)).astype(int)
+        fx1, fy1 = np.ceil(corners.max(axis=0)).astype(int) + 1
+        h, w = shape
+        fx0, fy0, fx1, fy1 = max(0, fx0), max(0, fy0), min(w, fx1), min(h, fy1)
+        field_ = mf.interior = _field_over(mf, int(fx0), int(fy0), int(fx1), int(fy1))
+    x0, y0, x1, y1 = box
+    fx0, fy0, fx1, fy1 = field_.box
+    if fx0 <= x0 and fy0 <= y0 and x1 <= fx1 and y1 <= fy1:
+        return field_.crop(x0, y0, x1, y1)
+    return _field_over(mf, x0, y0, x1, y1)
 
 
 def draw_lip_seam(img: np.ndarray, dst: np.ndarray, mf: MouthFrame) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 
 from avatarbot.errors import ExternalServiceError, InvalidInput
 from avatarbot.pipeline.types import Availability, SpeechResult, VoiceInfo
+
+if TYPE_CHECKING:  # imported when speech is fetched: checking availability stays cheap
+    import httpx
 
 OPENAI_VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
 
@@ -90,6 +92,8 @@ class OpenAISpeechTTS:
             "response_format": "wav",
             "speed": float(min(4.0, max(0.25, speed))),
         }
+        import httpx
+
         try:
             with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
                 resp = client.post(self.endpoint, json=body, headers=headers)

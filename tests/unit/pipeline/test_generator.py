@@ -39,6 +39,14 @@ def test_text_to_mp4_with_progress_stages(gen: VideoGenerator, tmp_path: Path) -
     assert percents == sorted(percents) and percents[-1] == 100.0
     assert set(result.timings_ms) >= {"tts", "analyse", "animate", "enhance", "encode", "total"}
     assert result.animator == "procedural" and result.enhancer == "none"
+    # The cover is taken from the middle frame while rendering: what ffmpeg decodes there.
+    import cv2
+
+    assert result.cover_jpeg is not None and result.cover_jpeg.startswith(b"\xff\xd8")
+    cover = cv2.imdecode(np.frombuffer(result.cover_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    middle = mux.decode_frames(out)[result.n_frames // 2]
+    assert cover.shape == middle.shape
+    assert np.abs(cover.astype(int) - middle.astype(int)).mean() < 4
 
 
 def test_enhanced_mode_uses_the_cpu_enhancer(gen: VideoGenerator, tmp_path: Path) -> None:

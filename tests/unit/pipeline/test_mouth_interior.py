@@ -120,3 +120,30 @@ def test_a_smiling_portrait_closes_with_lip_coloured_lips(
     before, after = _lip_redness(smile.image_bgr), _lip_redness(closed)
     assert before > 3.0  # the portrait's lips are redder than its skin
     assert after > 0.7 * before  # and stay so once closed (a skin-coloured fill gave ~0.5)
+
+
+def test_the_cached_interior_field_paints_what_the_direct_sum_paints(
+    portrait: F.Portrait, landmarks: np.ndarray
+) -> None:
+    """A still portrait's interior terms are computed once over a box around the mouth and
+    sliced per frame: every opening, from a sliver to the widest, is painted the same."""
+    mf = M.mouth_frame(landmarks)
+    lips = M.LipModel(landmarks, mf)
+    cached = M.mouth_frame(landmarks)
+    cached.interior_uses = 99  # past the threshold: the field is built and sliced
+    tone = 1.0
+    for viseme, openness in [(Viseme.MID, 0.2), (Viseme.OPEN, 0.7), (Viseme.OPEN, 1.2),
+                             (Viseme.ROUND, 0.9), (Viseme.SPREAD, 0.5)]:  # fmt: skip
+        w = np.zeros(len(VISEMES), np.float32)
+        w[VISEMES.index(viseme)] = 1.0
+        p = M.shape_params(w, openness)
+        dst = landmarks.astype(np.float32).copy()
+        dst[M.LIP_IDS] += mf.vec(lips.displacement(p))
+        poly = M.inner_polygon(dst)
+        direct, sliced = portrait.image_bgr.copy(), portrait.image_bgr.copy()
+        mf.interior_uses = -99  # stays under the threshold: computed for this box alone
+        M.draw_interior(direct, poly, mf, p, tone)
+        M.draw_interior(sliced, poly, cached, p, tone)
+        assert mf.interior is None and cached.interior is not None
+        assert np.array_equal(direct, sliced), viseme
+        assert not np.array_equal(direct, portrait.image_bgr)  # something was painted

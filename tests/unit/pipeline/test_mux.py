@@ -131,3 +131,26 @@ def test_preset_follows_the_size_budget() -> None:
     assert mux.pick_preset(512, 512, 120, 10 * 1024 * 1024)[0] in {"faster", "medium"}
     assert mux.fit_audio(np.ones(10, np.float32), 100, 1).shape == (4,)
     assert mux.fit_audio(np.ones(2, np.float32), 100, 1).tolist() == [1, 1, 0, 0]
+
+
+def test_colours_survive_the_i420_feed(tmp_path: Path) -> None:
+    """Frames go to ffmpeg as I420 converted by OpenCV (BT.601, limited range, like swscale):
+    flat patches of strong colours decode back to what was drawn."""
+    colours = [(40, 120, 200), (200, 40, 40), (30, 200, 60), (250, 250, 250), (10, 10, 10)]
+    frame = np.zeros((120, 160, 3), np.uint8)
+    for k, colour in enumerate(colours):
+        frame[:, k * 32 : (k + 1) * 32] = colour
+    out = tmp_path / "c.mp4"
+    mux.encode_frames(iter([frame] * 5), _tone(0.2), RATE, out, width=160, height=120, n_frames=5)
+    decoded = mux.decode_frames(out)[2].astype(int)
+    for k, colour in enumerate(colours):
+        patch = decoded[20:100, k * 32 + 8 : k * 32 + 24].reshape(-1, 3).mean(axis=0)
+        assert np.abs(patch - np.array(colour)).max() < 8, (colour, patch)
+
+
+def test_the_encoder_leaves_the_animator_a_core() -> None:
+    import os
+
+    threads = mux.encoder_threads()
+    assert 1 <= threads <= 2
+    assert threads < (os.cpu_count() or 2) or threads == 1

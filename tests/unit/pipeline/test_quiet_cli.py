@@ -91,3 +91,25 @@ def test_agent_chat_renders_its_video_in_process(tmp_path: Path) -> None:
     # The video handler is there (the bootstrap registered it), and the render was quiet.
     assert re.search(r"-> completed \S+\.mp4", run.stdout), run.stdout
     assert not NATIVE_CHATTER.search(run.stderr), run.stderr
+
+
+def test_commands_that_run_no_jobs_skip_the_database_layer(tmp_path: Path) -> None:
+    """`render`, `voice` and `bench` bootstrap without the job handlers, whose database models
+    (SQLAlchemy) are a third of a second of start-up; serve, worker and agent chat get them."""
+    probe = (
+        "import sys\n"
+        "from avatarbot.pipeline.bootstrap import bootstrap_from_environment\n"
+        "bootstrap_from_environment(jobs=False)\n"
+        "from avatarbot.pipeline.animators import animator_names\n"
+        "assert 'wav2lip' in animator_names()\n"
+        "lean = sorted(m for m in ('sqlalchemy', 'httpx') if m in sys.modules)\n"
+        "bootstrap_from_environment()\n"
+        "from avatarbot.jobs.handlers import has_handler\n"
+        "from avatarbot.storage.models import TaskType\n"
+        "print(lean, has_handler(TaskType.VIDEO_GENERATION))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=cli_env(tmp_path), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[] True"
