@@ -56,6 +56,12 @@ def pick_preset(width: int, height: int, duration: float, max_bytes: int | None)
     return "medium", 28
 
 
+# The default preset with the cheapest motion search: a third less encoder CPU for ~18 % more
+# bytes at the same crf (a 10 s 512 px clip: 190 KB, not 160 KB), measured on talking portraits,
+# whose motion is small. Denser presets, picked for a tight size budget, keep their own search.
+_FAST_SEARCH: dict[str, tuple[str, ...]] = {"veryfast": ("-x264-params", "me=dia:subme=1")}
+
+
 def encoder_threads() -> int:
     """x264 threads: leave a core to the animator, which renders the frames meanwhile (on two
     cores, a second x264 thread only takes time from it: the whole render is slower)."""
@@ -123,7 +129,8 @@ class VideoEncoder:
             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.width}x{self.height}",
             "-r", str(self.fps), "-i", "pipe:0", "-i", self._wav,
             "-map", "0:v:0", "-map", "1:a:0",
-            "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
+            "-c:v", "libx264", "-preset", self.preset, *_FAST_SEARCH.get(self.preset, ()),
+            "-crf", str(self.crf),
             "-pix_fmt", "yuv420p", "-profile:v", "high", "-threads", str(self.threads),
             "-c:a", "aac", "-b:a", str(AUDIO_BITRATE), "-ar", str(AUDIO_RATE), "-ac", "1",
             "-movflags", "+faststart", "-f", "mp4", str(self.path),
