@@ -3,6 +3,8 @@
 Two kinds of ownership exist:
 - *shareable* objects (digital humans, voice profiles): `user_id` None means shared (built-in or
   made by an administrator for everyone); otherwise only the owner and superusers may use them.
+- a digital human made from a photo sent in a chat (`chat_owner` set) is that person's face:
+  only that chat user (through the bot) and superusers may use it, never other accounts.
 - *private* results (tasks): `user_id` None means the task was made from a chat (Feishu, WeCom,
   a schedule). Chat identities are not linked to accounts, so such tasks are readable by
   superusers only; an account's own tasks by that account.
@@ -13,8 +15,10 @@ Objects another caller may not use look exactly like missing ones (404), so ids 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
+from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from avatarbot.errors import AvatarbotError, NotFound, PermissionDenied
@@ -39,6 +43,36 @@ class Caller:
 def may_use_shared(owner_id: int | None, caller: Caller) -> bool:
     """Shareable objects: shared ones (owner None), your own, or any for a superuser."""
     return caller.is_superuser or owner_id is None or owner_id == caller.user_id
+
+
+def may_use_human(human: DigitalHuman, caller: Caller, chat_user: str | None = None) -> bool:
+    """Digital humans: shareable, except a chat user's own photo (`chat_owner`), which only
+    that chat user (`chat_user`, "<channel>:<user id>") and superusers may use."""
+    if caller.is_superuser or (human.user_id is not None and human.user_id == caller.user_id):
+        return True
+    if human.chat_owner is not None:
+        return chat_user is not None and chat_user == human.chat_owner
+    return human.user_id is None
+
+
+def chat_owner_of(message: Any) -> str | None:
+    """The chat identity of a bot message ("<channel>:<user id>"), as `chat_owner` stores it."""
+    channel = getattr(getattr(message, "channel", None), "value", None)
+    user = getattr(message, "user_id", None)
+    return f"{channel}:{user}" if channel and user else None
+
+
+def visible_humans(caller: Caller, chat_user: str | None = None) -> ColumnElement[bool]:
+    """`may_use_human` as a WHERE clause for listing digital humans."""
+    if caller.is_superuser:
+        return true()
+    shared = and_(DigitalHuman.user_id.is_(None), DigitalHuman.chat_owner.is_(None))
+    clauses = [shared]
+    if caller.user_id is not None:
+        clauses.append(DigitalHuman.user_id == caller.user_id)
+    if chat_user is not None:
+        clauses.append(DigitalHuman.chat_owner == chat_user)
+    return or_(*clauses)
 
 
 def may_change(owner_id: int | None, caller: Caller) -> bool:
@@ -73,7 +107,7 @@ async def usable_digital_human(
 ) -> DigitalHuman:
     """The digital human, or NotFound when it is missing or the caller may not use it."""
     human = await session.get(DigitalHuman, human_id)
-    if human is None or not may_use_shared(human.user_id, caller):
+    if human is None or not may_use_human(human, caller):
         raise NotFound(f"digital human {human_id} not found")
     return human
 

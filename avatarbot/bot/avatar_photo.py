@@ -11,6 +11,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
+from avatarbot.auth.access import chat_owner_of
 from avatarbot.bot import router
 from avatarbot.bot.types import IncomingMessage, Reply
 from avatarbot.errors import InvalidInput
@@ -52,6 +53,7 @@ async def make_avatar(services: Services, msg: IncomingMessage, photo: Path) -> 
         description=f"From a photo sent on {msg.channel.value} by {msg.user_id} in {msg.chat_id}",
         image_path=str(path),
         default_mode=services.settings.pipeline.default_mode,
+        chat_owner=chat_owner_of(msg),  # their face: not shared with anyone else
     )
     async with services.db.session() as session:
         session.add(human)

@@ -87,6 +87,9 @@ class DigitalHuman(TimestampMixin, Base):
     default_mode: Mapped[str] = mapped_column(String(32), default="talking_head")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Made from a photo sent in a chat: "<channel>:<platform user id>" of the sender. Such a
+    # portrait is that person's face, not a shared one: only they (in chat) and superusers see it.
+    chat_owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
 
     user: Mapped[User | None] = relationship(back_populates="digital_humans")
 

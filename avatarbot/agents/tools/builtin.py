@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from avatarbot.agents.profile import AgentProfile
 from avatarbot.agents.tools.schedule import create_schedule
-from avatarbot.auth.access import caller_of, usable_digital_human
+from avatarbot.auth.access import caller_of, chat_owner_of, usable_digital_human, visible_humans
 from avatarbot.bot.types import Channel, IncomingMessage
 from avatarbot.errors import NotFound
 from avatarbot.pipeline.service import (
@@ -49,9 +49,9 @@ async def _visible_humans(ctx: ToolCallContext) -> list[DigitalHuman]:
     async with ctx.services.db.session() as session:
         caller = await caller_of(session, owner)
         stmt = select(DigitalHuman).where(DigitalHuman.is_active.is_(True))
-        # Chat identities (owner None) see only shared digital humans, never users' portraits.
-        if not caller.is_superuser:
-            stmt = stmt.where(or_(DigitalHuman.user_id.is_(None), DigitalHuman.user_id == owner))
+        # Chat identities (owner None) see the shared digital humans and the ones made from
+        # their own photos, never other people's portraits.
+        stmt = stmt.where(visible_humans(caller, chat_owner_of(ctx.message)))
         rows = await session.scalars(stmt.order_by(DigitalHuman.created_at))
         return list(rows.all())
 

@@ -10,15 +10,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from avatarbot.api.deps import CurrentUser, ServicesDep, SessionDep
 from avatarbot.api.uploads import read_upload
 from avatarbot.auth.access import (
     Caller,
-    may_use_shared,
+    may_use_human,
     require_change,
     usable_voice_profile,
+    visible_humans,
 )
 from avatarbot.errors import InvalidInput, NotFound, PermissionDenied, TooLarge
 from avatarbot.pipeline import service as pipeline_service
@@ -79,7 +80,7 @@ class GenerateResponse(BaseModel):
 
 
 def _check_access(human: DigitalHuman, user: User) -> None:
-    if not may_use_shared(human.user_id, Caller.of(user)):
+    if not may_use_human(human, Caller.of(user)):
         raise NotFound(f"digital human {human.id} not found")
 
 
@@ -290,8 +291,7 @@ async def list_digital_humans(
     """Your digital humans plus the built-in ones (all of them for superusers)."""
     await pipeline_service.ensure_default_digital_human(services)
     stmt = select(DigitalHuman).order_by(DigitalHuman.created_at)
-    if not user.is_superuser:
-        stmt = stmt.where(or_(DigitalHuman.user_id == user.id, DigitalHuman.user_id.is_(None)))
+    stmt = stmt.where(visible_humans(Caller.of(user)))
     return [DigitalHumanPublic.of(h) for h in (await session.scalars(stmt)).all()]
 
 

@@ -33,6 +33,9 @@ from tests.helpers.task_handlers import media_handlers
 PASSWORD = "correct horse battery"
 
 
+PORTRAIT = Path(__file__).resolve().parents[3] / "avatarbot/pipeline/assets/default_portrait.jpg"
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, auth={"secret_key": "k" * 40, "open_registration": True})
@@ -430,3 +433,54 @@ async def test_agent_tools_from_a_chat_cannot_pick_users_private_digital_humans(
     )
     with pytest.raises(NotFound):
         await tools(other)["make_video"](text="hi")
+
+
+async def test_a_photo_sent_in_a_chat_stays_that_chat_users_digital_human(
+    app: Any, client: httpx.AsyncClient, users: dict[str, Any], handlers: None
+) -> None:
+    """`/avatar` with a photo makes the sender's own digital human: other chat users and other
+    console accounts never see that face; the sender (in chat) and superusers do."""
+    from avatarbot.agents.profile import AgentProfile
+    from avatarbot.agents.tools.builtin import ToolCallContext, builtin_tools
+    from avatarbot.bot.avatar_photo import make_avatar
+    from avatarbot.bot.types import Channel, IncomingMessage
+    from avatarbot.errors import NotFound
+
+    services = app.state.services
+    sender = IncomingMessage(
+        channel=Channel.FEISHU, chat_id="oc_1", user_id="ou_sender", text="/avatar"
+    )
+    replies = await make_avatar(services, sender, PORTRAIT)
+    assert "Done" in replies[0].text
+    async with services.db.session() as session:
+        made = (
+            await session.scalars(select(DigitalHuman).where(DigitalHuman.chat_owner.is_not(None)))
+        ).one()
+    assert made.chat_owner == "feishu:ou_sender" and made.user_id is None
+
+    listed = await client.get("/api/v1/digital-human/list", headers=users["alice"])
+    assert made.id not in {h["id"] for h in listed.json()}
+    assert (
+        await client.get(f"/api/v1/digital-human/{made.id}", headers=users["alice"])
+    ).status_code == 404
+    listed = await client.get("/api/v1/digital-human/list", headers=users["admin"])
+    assert made.id in {h["id"] for h in listed.json()}
+
+    agent = AgentProfile(id="a", name="assistant", prompt="", capabilities=["video"])
+
+    def tools(message: IncomingMessage) -> dict[str, Any]:
+        ctx = ToolCallContext(services=services, agent=agent, message=message)
+        return {t.name: t.handler for t in builtin_tools(ctx)}
+
+    own = await tools(sender)["list_digital_humans"]()
+    assert made.id in {h["id"] for h in own["digital_humans"]}
+    stranger = IncomingMessage(channel=Channel.FEISHU, chat_id="oc_2", user_id="ou_other", text="")
+    theirs = await tools(stranger)["list_digital_humans"]()
+    assert made.id not in {h["id"] for h in theirs["digital_humans"]}
+    with pytest.raises(NotFound):
+        await tools(stranger)["make_video"](text="hi", digital_human=made.id)
+    # The same user id on another platform is another person.
+    wecom = IncomingMessage(channel=Channel.WECOM, chat_id="c", user_id="ou_sender", text="")
+    assert made.id not in {
+        h["id"] for h in (await tools(wecom)["list_digital_humans"]())["digital_humans"]
+    }
