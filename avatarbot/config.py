@@ -105,6 +105,9 @@ class PipelineSettings(BaseModel):
     max_text_chars: int = 5000
     max_upload_mb: int = 20
     max_image_megapixels: int = 40  # checked from the header, before an image is decoded
+    # Processes that draw a procedural clip's frames: 2 forks a helper for every second frame
+    # (where the machine has two cores); 1 draws them all in the rendering process.
+    render_processes: int = Field(2, ge=1, le=2)
     commercial_use: bool = False  # refuse non-commercial model licences when true
     device: str = "auto"  # neural backends: auto (cuda -> mps -> cpu) | cpu | cuda | cuda:N | mps
     model_memory_gb: float = 4.0  # loaded networks kept per process (LRU) up to this size

@@ -82,9 +82,11 @@ def bootstrap_pipeline(settings: Any, *, jobs: bool = True) -> PipelineRuntime:
     """Register backends (and, with `jobs`, the job handlers) and create the process's
     ModelManager (idempotent)."""
     global _runtime
+    from avatarbot.pipeline import frame_farm
     from avatarbot.pipeline.neural import register_neural_backends
 
     configure_native_logging()
+    frame_farm.configure(int(pipeline_setting(settings, "render_processes", 2)))
     key = (*_manager_key(settings), *_backend_key(settings))
     with _lock:
         current = _runtime

@@ -132,7 +132,10 @@ class VideoEncoder:
             "-c:v", "libx264", "-preset", self.preset, *_FAST_SEARCH.get(self.preset, ()),
             "-crf", str(self.crf),
             "-pix_fmt", "yuv420p", "-profile:v", "high", "-threads", str(self.threads),
-            "-c:a", "aac", "-b:a", str(AUDIO_BITRATE), "-ar", str(AUDIO_RATE), "-ac", "1",
+            # The fast AAC coder: speech at 96 kb/s sounds the same, for half the audio CPU
+            # (the default two-loop coder cost as much as the x264 encode of the picture).
+            "-c:a", "aac", "-aac_coder", "fast", "-b:a", str(AUDIO_BITRATE),
+            "-ar", str(AUDIO_RATE), "-ac", "1",
             "-movflags", "+faststart", "-f", "mp4", str(self.path),
         ]  # fmt: skip
         self._proc = subprocess.Popen(

@@ -23,6 +23,7 @@ from avatarbot.pipeline.animators.mesh import (
     strip_triangles,
 )
 from avatarbot.pipeline.animators.warp import SoftAffineWarp, TriangleMapWarper
+from avatarbot.pipeline.frame_farm import farm_frames
 from avatarbot.pipeline.types import AnimationJob, Availability
 
 N_MESH = 468  # the iris points (468..477) sit inside the eye holes and stay out of the mesh
@@ -358,15 +359,16 @@ class ProceduralAnimator:
         )
         portrait = rig.base if rig.base is not None else job.portrait_bgr
         mf = rig.mframe
-        disp = np.zeros_like(rig.src)
         head = rig.head() if motion is not None else None
-        for i in range(n):
+
+        def frame_at(i: int) -> np.ndarray:
+            # A pure function of i (every random draw is made above): any process may draw any
+            # frame and the video is the same (see pipeline/frame_farm.py).
             p = M.shape_params(track.weights[i], float(track.openness[i]))
             lip_d = mf.vec(rig.lips.displacement(p))  # (40, 2) px
-            disp[:] = 0.0
+            disp = np.zeros_like(rig.src)
             disp[M.LIP_IDS] = lip_d
-            follow = rig.skin_from_lips @ lip_d
-            disp[rig.skin_ids] = follow
+            disp[rig.skin_ids] = rig.skin_from_lips @ lip_d
             disp += rig.jaw_weight[:, None] * (p["jaw"] * mf.width * mf.ey)[None, :]
             if blinks[i] > 0:
                 disp += blinks[i] * rig.blink_vec
@@ -381,4 +383,6 @@ class ProceduralAnimator:
                 m[0, 2] += dx * rig.face_height
                 m[1, 2] += dy * rig.face_height
                 head.warp(frame, m)
-            yield frame
+            return frame
+
+        yield from farm_frames(frame_at, n, portrait.shape)
