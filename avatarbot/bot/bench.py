@@ -9,7 +9,6 @@ leaves the machine and only the intake is measured.
 
 # No `from __future__ import annotations`: FastAPI must resolve the inner route's `Request`.
 
-import asyncio
 import contextlib
 import json
 import socket
@@ -161,6 +160,8 @@ def _event(index: int, prefix: str) -> tuple[bytes, dict[str, str]]:
 async def _measure(
     url: str, bodies: list[tuple[bytes, dict[str, str]]], concurrency: int
 ) -> list[float]:
+    import asyncio  # here: every `avatarbot` command imports this module
+
     import httpx
 
     latencies: list[float] = []
@@ -198,6 +199,8 @@ def bench_webhook(
     out_dir: Path = typer.Option(Path("bench-results"), help="Where the JSON goes."),
 ) -> None:
     """Webhook ack latency: durable intake vs a bare one-insert FastAPI app, and a burst."""
+    import asyncio  # here: every `avatarbot` command imports this module
+
     with tempfile.TemporaryDirectory(prefix="avatarbot-bench-") as tmp:
         root = Path(tmp)
         warm = [_event(i, "warm") for i in range(20)]
@@ -211,13 +214,11 @@ def bench_webhook(
                 await _measure(f"{bot_url}/webhooks/feishu", warm, 1)
                 # Interleaved halves, so drift of a shared machine hits both sides alike.
                 floor, durable = [], []
-                half = max(1, requests // 2)
-                for start in (0, half):
-                    floor += await _measure(
-                        f"{floor_url}/hook", floor_events[start : start + half], 1
-                    )
+                half = requests // 2
+                for start, end in ((0, half), (half, requests)):  # an odd count keeps its last
+                    floor += await _measure(f"{floor_url}/hook", floor_events[start:end], 1)
                     durable += await _measure(
-                        f"{bot_url}/webhooks/feishu", durable_events[start : start + half], 1
+                        f"{bot_url}/webhooks/feishu", durable_events[start:end], 1
                     )
                 await _start_renders(bot_url, renders)
                 bursty = await _measure(f"{bot_url}/webhooks/feishu", burst_events, burst)
