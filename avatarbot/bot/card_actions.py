@@ -70,7 +70,7 @@ async def run(services: Services, msg: IncomingMessage) -> list[Reply]:
             user_id=msg.owner_id,
             name=f"voice: {text[:40]}",
         )
-        return [Reply(ReplyKind.AUDIO, text="Here is just the audio.", task_id=voice_task.id)]
+        return [Reply(ReplyKind.AUDIO, task_id=voice_task.id)]
     extra: dict[str, Any] = {
         "source": params.get("source")
         or {
@@ -96,5 +96,6 @@ async def run(services: Services, msg: IncomingMessage) -> list[Reply]:
         name=f"{msg.channel.value} video ({action}): {text[:40]}",
         extra=extra,
     )
-    label = ACTIONS[action][0].lower()
-    return [Reply(ReplyKind.VIDEO, text=f"Got it: {label}, coming up.", task_id=new.id)]
+    # No "coming up" text: the click was already answered where it happened (Feishu's toast, the
+    # WeCom card's update), and a WeCom webhook-mode click has one response_url, for the video.
+    return [Reply(ReplyKind.VIDEO, task_id=new.id)]

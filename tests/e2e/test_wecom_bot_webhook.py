@@ -156,3 +156,44 @@ def test_card_button_reaches_the_agent_and_answers_on_response_url(
         assert card["main_title"]["desc"] == "Sending just the audio…"
         posted = wait_until(lambda: receiver.received()[1:], timeout=30)
         assert "no longer available" in posted[0]["body"]["markdown"]["content"]
+
+
+def test_another_take_after_a_video_arrives_on_the_clicks_response_url(
+    running: tuple[WebhookPoller, RunningServer, Path],
+) -> None:
+    """Webhook mode has no push: the new take's signed link goes to the response_url of the
+    click (usable once), and nothing else may spend it first."""
+    from tests.helpers.fake_robot import FakeRobotServer
+    from tests.helpers.servers import wait_until
+
+    poller, _, db_path = running
+    answer = poller.message("zhaoliu", "/video 第一条")
+    assert answer is not None
+    first = poller.poll(answer["stream"]["id"], timeout=180)[-1]
+    assert "/media/signed/" in first
+    with sqlite3.connect(db_path) as conn:
+        (task_id,) = conn.execute(
+            "SELECT id FROM tasks WHERE task_type = 'video_generation' ORDER BY created_at DESC"
+        ).fetchone()
+    with FakeRobotServer() as receiver:
+        clicked = poller.post(
+            {
+                "msgid": "take-1",
+                "msgtype": "event",
+                "from": {"userid": "zhaoliu"},
+                "response_url": f"{receiver.base_url}/cgi-bin/response?code=take",
+                "event": {
+                    "eventtype": "template_card_event",
+                    "template_card_event": {
+                        "card_type": "button_interaction",
+                        "event_key": f"another_take:{task_id}:video",
+                        "task_id": f"avb-{task_id[:8]}-video",
+                    },
+                },
+            }
+        )
+        assert clicked is not None and clicked["response_type"] == "update_template_card"
+        posted = wait_until(receiver.received, timeout=180)
+        content = posted[0]["body"]["markdown"]["content"]
+        assert "/media/signed/" in content, content
+        assert content.split("](", 1)[1] != first.split("](", 1)[1]  # a new video
