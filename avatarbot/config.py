@@ -142,6 +142,9 @@ class KnowledgeSettings(BaseModel):
     max_chunks_per_document: int = 5000
     chunk_chars: int = 800
     chunk_overlap: int = 120
+    # Chat users may add a file they sent to the chat agent's knowledge base with /kb (agents
+    # with the `knowledge` capability only); false keeps uploads to the API and console.
+    chat_uploads: bool = True
 
 
 class McpSettings(BaseModel):

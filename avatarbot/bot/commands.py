@@ -21,6 +21,7 @@ HELP_TEXT = (
     "/video <text>: a video of the digital human saying the text\n"
     "/voice <text>: the text as a voice message\n"
     "/avatar (with a photo, or after one): your photo becomes this chat's digital human\n"
+    "/kb (after a document): the document goes into the agent's knowledge base\n"
     "/agent <name>: bind this chat to an agent\n"
     "/status: the agent of this chat and your running jobs\n"
     "/reset: forget this conversation\n"

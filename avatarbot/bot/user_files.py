@@ -1,45 +1,29 @@
-"""Text, markdown and PDF files users send: their text goes into the conversation's memory."""
+"""Files users send (text, markdown, CSV, PDF, Word): their text goes into the conversation's
+memory; `/kb` then adds the file to the agent's knowledge base (bot/chat_knowledge.py)."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 from avatarbot.bot import router
 from avatarbot.bot.types import IncomingMessage
-from avatarbot.errors import InvalidInput
+from avatarbot.errors import AvatarbotError, InvalidInput
 from avatarbot.services import Services
 
-TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".csv", ".log"}
 FILE_CONTEXT_CHARS = 7000  # one memory message holds 8000 (agents/memory.MAX_MESSAGE_CHARS)
-PDF_MAX_PAGES = 50
 
 
 def extract_text(name: str, data: bytes) -> str:
-    """The file's text (blocking: run in a thread); InvalidInput for other kinds of file."""
-    suffix = Path(name).suffix.lower()
-    if data.startswith(b"%PDF") or suffix == ".pdf":
-        return _pdf_text(name, data)
-    if suffix in TEXT_SUFFIXES or (not suffix and b"\x00" not in data[:4096]):
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError:
-                continue
-        raise InvalidInput(f"{name} is not readable text (neither UTF-8 nor GB18030).")
-    raise InvalidInput(f"I can read text, markdown and PDF files; {name} is none of these.")
-
-
-def _pdf_text(name: str, data: bytes) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    """The file's text (blocking: run in a thread); InvalidInput naming the file otherwise.
+    The same reader as the knowledge base: text, markdown, CSV, PDF and Word files."""
+    from avatarbot.agents.knowledge.extract import UnsupportedDocument, read_file_text
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages[:PDF_MAX_PAGES]]
-    except (PdfReadError, Exception) as exc:  # hostile PDFs break parsers in many ways
-        raise InvalidInput(f"{name} is not a PDF I can read ({type(exc).__name__}).") from exc
-    return "\n\n".join(p.strip() for p in pages if p.strip())
+        return read_file_text(name, data)
+    except UnsupportedDocument:
+        raise InvalidInput(
+            f"I can read text, markdown, CSV, PDF and Word files; {name} is none of these."
+        ) from None
+    except AvatarbotError as exc:
+        raise InvalidInput(f"{name}: {exc.message}") from None
 
 
 async def remember_file(services: Services, msg: IncomingMessage, name: str, text: str) -> bool:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from avatarbot.bot.chat_knowledge import add_last_file, keep_last_file, wants_knowledge
 from avatarbot.bot.types import Attachment, IncomingMessage, Reply
 from avatarbot.errors import AvatarbotError, InvalidInput
 from avatarbot.services import Services
@@ -79,6 +80,8 @@ async def prepare(services: Services, msg: IncomingMessage, sender: object) -> l
         unsupported = str(msg.raw.get("unsupported") or "")
         if unsupported:
             return [Reply.of_text(_unsupported(unsupported))]
+        if wants_knowledge(text):
+            return await add_last_file(services, msg)
         if wants_avatar(text):
             replied = await _replied_photo(services, msg, sender)
             if replied is not None:
@@ -156,7 +159,7 @@ def _unsupported(kind: str) -> str:
     return (
         f"I cannot read {kind} messages yet. I understand text, photos "
         "(send one with /avatar to make it your digital human), voice messages and "
-        "text, markdown or PDF files. /help lists the commands."
+        "text, markdown, CSV, PDF or Word files. /help lists the commands."
     )
 
 
@@ -260,10 +263,18 @@ async def _file(
         return [Reply.of_text(exc.message)]
     if not content.strip():
         return [Reply.of_text(f"I found no text in {name}.")]
+    await asyncio.to_thread(keep_last_file, services, msg, name, data)  # for a later /kb
     kept = content[:FILE_CONTEXT_CHARS]
     if not await remember_file(services, msg, name, kept):
         return [Reply.of_text(f"I read {name}, but no agent is running here to keep it in mind.")]
     cut = f", the first {len(kept)} kept" if len(kept) < len(content) else ""
+    hint = (
+        " /kb adds it to the knowledge base for good."
+        if services.settings.knowledge.chat_uploads
+        else ""
+    )
     return [
-        Reply.of_text(f"I read {name} ({len(content)} characters{cut}). Ask me anything about it.")
+        Reply.of_text(
+            f"I read {name} ({len(content)} characters{cut}). Ask me anything about it.{hint}"
+        )
     ]

@@ -324,7 +324,7 @@ def test_voice_goes_through_asr_and_files_into_memory(env: Env) -> None:
         content={"file_key": "file_zip", "file_name": "stuff.zip"},
     )
     assert env.post(archive).status_code == 200
-    assert "text, markdown and PDF" in env.wait_text(3)
+    assert "text, markdown, CSV, PDF and Word" in env.wait_text(3)
 
 
 def test_avatar_in_reply_to_an_earlier_photo(env: Env) -> None:
@@ -354,3 +354,68 @@ def test_avatar_in_reply_to_an_earlier_photo(env: Env) -> None:
         "SELECT h.image_path FROM chat_bindings b JOIN digital_humans h ON h.id = b.digital_human_id"
     )
     assert len(rows) == 1 and Path(rows[0][0]).read_bytes() == PORTRAIT.read_bytes()
+
+
+def _streamed_answer(env: Env, count: int) -> str:
+    """The text of the count-th finished streaming card (1-based)."""
+
+    def finished() -> list[str]:
+        cards = [env.fake.cardkit.card(m["content"]["data"]["card_id"])
+                 for m in env.fake.sent("interactive") if m["content"].get("type") == "card"]  # fmt: skip
+        return [card.text for card in cards if card.ended]
+
+    wait_until(lambda: len(finished()) >= count, timeout=60)
+    return finished()[count - 1]
+
+
+def test_a_document_sent_in_chat_goes_into_the_knowledge_base_with_kb(env: Env) -> None:
+    """A file, then /kb: the chat agent's knowledge base indexes it, and the agent answers
+    from it with the source (no LLM: the rule brain quotes the passage)."""
+    handbook = (
+        "# Staff handbook\n\nReturns are accepted within thirty days of purchase.\n\n"
+        "## 假期\n\n年假为十五天，需提前两周申请。\n"
+    )
+    env.fake.resources[("om_in_ev-k-1", "file_handbook")] = handbook.encode()
+    first = media_event(
+        event_id="ev-k-1",
+        chat_id=CHAT,
+        token=TOKEN,
+        message_type="file",
+        content={"file_key": "file_handbook", "file_name": "handbook.md"},
+    )
+    assert env.post(first).status_code == 200
+    read = env.wait_text(1)
+    assert "I read handbook.md" in read and "/kb" in read
+    assert env.query("SELECT count(*) FROM knowledge_documents") == [(0,)]  # not without /kb
+
+    kb = message_event(event_id="ev-k-2", chat_id=CHAT, text="/kb", token=TOKEN)
+    assert env.post(kb).status_code == 200
+    added = env.wait_text(2)
+    assert "handbook.md: added in the knowledge base of assistant" in added, added
+    [(filename, chunks)] = env.query("SELECT filename, chunk_count FROM knowledge_documents")
+    assert filename == "handbook.md" and chunks >= 1
+
+    ask = message_event(
+        event_id="ev-k-3",
+        chat_id=CHAT,
+        text="what does the handbook say about returns?",
+        token=TOKEN,
+    )
+    assert env.post(ask).status_code == 200
+    answer = _streamed_answer(env, 1)  # agent answers stream into a CardKit card
+    assert "thirty days" in answer and "handbook.md" in answer, answer
+    ask_zh = message_event(
+        event_id="ev-k-4", chat_id=CHAT, text="手册里关于年假怎么说", token=TOKEN
+    )
+    assert env.post(ask_zh).status_code == 200
+    assert "十五天" in _streamed_answer(env, 2)
+
+    # /kb again adds nothing new: the same file replaces itself, one document stays.
+    again = message_event(event_id="ev-k-5", chat_id=CHAT, text="加入知识库", token=TOKEN)
+    assert env.post(again).status_code == 200
+    assert "replaced the earlier copy" in env.wait_text(3)
+    assert env.query("SELECT count(*) FROM knowledge_documents") == [(1,)]
+    # Another chat has no file of its own to add.
+    other = message_event(event_id="ev-k-6", chat_id="oc_other", text="/kb", token=TOKEN)
+    assert env.post(other).status_code == 200
+    assert "Send me a document first" in env.wait_text(4)

@@ -41,6 +41,23 @@ def document_kind(filename: str) -> str:
     return kind
 
 
+# Read as text when users send them in a chat (the knowledge base indexes the kinds above).
+PLAIN_SUFFIXES = (".csv", ".log", ".tsv", ".json", ".yaml", ".yml")
+
+
+def read_file_text(filename: str, data: bytes) -> str:
+    """The text of any file a user sends: the document kinds above plus plain-text ones (a PDF
+    is known by its header whatever its name). InvalidInput says what is wrong."""
+    suffix = PurePath(filename).suffix.lower()
+    if data.lstrip()[:5].startswith(b"%PDF"):
+        kind = "pdf"
+    elif suffix in PLAIN_SUFFIXES or not suffix:
+        kind = "txt"
+    else:
+        kind = document_kind(filename)
+    return extract_text(kind, data)
+
+
 def extract_text(kind: str, data: bytes) -> str:
     """The document's text (blocking: run it in a thread). Raises InvalidInput when unreadable."""
     if not data:

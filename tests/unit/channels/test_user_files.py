@@ -1,4 +1,4 @@
-"""Files users send: text, markdown and PDF are read; other files get a clear refusal."""
+"""Files users send: text, markdown, CSV, PDF and Word are read; other files get a clear refusal."""
 
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ def test_pdf_text_and_markdown_are_read() -> None:
 
 
 def test_other_and_broken_files_are_refused_clearly() -> None:
-    with pytest.raises(InvalidInput, match="text, markdown and PDF"):
+    with pytest.raises(InvalidInput, match="text, markdown, CSV, PDF and Word"):
         extract_text("archive.zip", b"PK\x03\x04")
-    with pytest.raises(InvalidInput, match="not a PDF I can read"):
+    with pytest.raises(InvalidInput, match=r"broken\.pdf: could not read the PDF"):
         extract_text("broken.pdf", b"%PDF-1.4 garbage")
 
 
@@ -56,3 +56,50 @@ def test_photo_words_and_image_bytes() -> None:
     )
     assert not wants_avatar("/avatars are cool") and not wants_avatar("hello")
     assert image_suffix(b"\xff\xd8\xff\xe0") == ".jpg" and image_suffix(b"%PDF") is None
+
+
+def test_kb_words_and_the_last_file_of_a_conversation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+    from types import SimpleNamespace
+
+    from avatarbot.bot.chat_knowledge import (
+        LAST_FILE_TTL_S,
+        keep_last_file,
+        last_file,
+        wants_knowledge,
+    )
+    from avatarbot.bot.types import Channel, IncomingMessage
+
+    assert (
+        wants_knowledge("/kb")
+        and wants_knowledge("加入知识库")
+        and wants_knowledge("Add to knowledge")
+    )
+    assert not wants_knowledge("/kbd") and not wants_knowledge("knowledge is power")
+    services = SimpleNamespace(settings=SimpleNamespace(data_dir=tmp_path))
+    alice = IncomingMessage(channel=Channel.FEISHU, chat_id="oc_1", user_id="ou_a", text="")
+    bob = IncomingMessage(channel=Channel.FEISHU, chat_id="oc_1", user_id="ou_b", text="")
+    keep_last_file(services, alice, "a.md", b"first")  # type: ignore[arg-type]
+    keep_last_file(services, alice, "b.md", b"second")  # type: ignore[arg-type]
+    assert last_file(services, alice) == ("b.md", b"second")  # type: ignore[arg-type]
+    assert last_file(services, bob) is None  # type: ignore[arg-type]
+    [kept] = (tmp_path / "user_media" / "last_file").glob("*/data")
+    old = time.time() - LAST_FILE_TTL_S - 5
+    os.utime(kept, (old, old))
+    assert last_file(services, alice) is None  # type: ignore[arg-type]
+
+
+def test_word_and_csv_files_are_read_too() -> None:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("年假为十五天。")
+    out = io.BytesIO()
+    document.save(out)
+    assert "十五天" in extract_text("policy.docx", out.getvalue())
+    assert extract_text("sales.csv", b"region,amount\nnorth,12\n") == "region,amount\nnorth,12"
+    with pytest.raises(InvalidInput, match=r"fake\.docx: .*not a \.docx"):
+        extract_text("fake.docx", b"PK\x03\x04 not really a zip")
