@@ -110,12 +110,16 @@ class VideoEncoder:
     _writer: threading.Thread | None = field(default=None, init=False)
     _wav: str = field(default="", init=False)
     _error: BaseException | None = field(default=None, init=False)
+    _part: Path = field(default=Path(), init=False)
     n_frames: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.width % 2 or self.height % 2:
             raise InvalidInput("video width and height must be even")
         self.path = Path(self.path)
+        # ffmpeg writes here and the file takes its name only when complete: a render killed
+        # half-way (kill -9, OOM) leaves no playable-but-cut video under the name asked for.
+        self._part = self.path.with_name(f".{self.path.stem}.{os.getpid()}.part.mp4")
 
     def __enter__(self) -> VideoEncoder:
         import soundfile as sf
@@ -136,7 +140,7 @@ class VideoEncoder:
             # (the default two-loop coder cost as much as the x264 encode of the picture).
             "-c:a", "aac", "-aac_coder", "fast", "-b:a", str(AUDIO_BITRATE),
             "-ar", str(AUDIO_RATE), "-ac", "1",
-            "-movflags", "+faststart", "-f", "mp4", str(self.path),
+            "-movflags", "+faststart", "-f", "mp4", str(self._part),
         ]  # fmt: skip
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -191,7 +195,9 @@ class VideoEncoder:
         err = self._stderr()
         rc = self._proc.wait()
         if rc != 0 or self._error is not None:
+            self._part.unlink(missing_ok=True)
             raise EncodeError(f"ffmpeg failed (exit {rc}): {err.strip()}")
+        os.replace(self._part, self.path)
 
     def abort(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -202,6 +208,7 @@ class VideoEncoder:
             self._writer.join(timeout=5)
         if self._proc is not None:
             self._proc.wait()
+        self._part.unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -154,3 +154,17 @@ def test_the_encoder_leaves_the_animator_a_core() -> None:
     threads = mux.encoder_threads()
     assert 1 <= threads <= 2
     assert threads < (os.cpu_count() or 2) or threads == 1
+
+
+def test_the_video_takes_its_name_only_when_complete(tmp_path: Path) -> None:
+    """While encoding, ffmpeg writes a hidden part file; a render killed half-way leaves no
+    cut video under the name asked for, and a finished one leaves no part file."""
+    out = tmp_path / "v.mp4"
+    enc = mux.VideoEncoder(out, 160, 120, _tone(1.0), RATE)
+    with enc:
+        for frame in _frames(10):
+            enc.write(frame)
+        assert not out.exists()  # still encoding: nothing under the final name
+        enc.finish()
+    assert out.exists() and mux.probe(out).faststart
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
