@@ -91,7 +91,11 @@ def test_head_motion_and_background_are_the_clips(rendered: dict) -> None:
 
     xs_out = np.array([marker_x(f) for f in frames])
     xs_src = np.array([marker_x(src[s]) for s in order])
-    assert np.abs(xs_out - xs_src).max() <= 1
+    # Within 2 px: the square's left edge is found by colour, and 4:2:0 chroma smears a sharp
+    # colour edge over two pixels in each of the two lossy encodes (the clip's and ours). That
+    # it shows the clip's own frame, not one further along, is checked below on the corner.
+    assert np.abs(xs_out - xs_src).max() <= 2
+    assert np.mean(np.abs(xs_out - xs_src) <= 1) > 0.95
     assert xs_src.max() - xs_src.min() > 10  # and it moves
     # the rest of the corner matches the clip's frame better than any other of its frames
     corner = (slice(0, 40), slice(0, 80))
