@@ -9,6 +9,7 @@ ffprobe): codecs, per-stream durations, frame count and whether moov precedes md
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import queue
 import subprocess
@@ -128,6 +129,7 @@ class VideoEncoder:
         os.close(fd)
         sf.write(self._wav, np.clip(self.audio, -1, 1), self.sample_rate, subtype="PCM_16")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(self.path)
         cmd = [
             ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.width}x{self.height}",
@@ -218,6 +220,20 @@ class VideoEncoder:
         finally:
             if self._wav:
                 Path(self._wav).unlink(missing_ok=True)
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Part files of this output left by a render that was killed (its process is gone)."""
+    for part in path.parent.glob(f".{glob.escape(path.stem)}.*.part.mp4"):
+        pid = part.name[len(path.stem) + 2 : -len(".part.mp4")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            part.unlink(missing_ok=True)
+        except PermissionError:  # alive, someone else's
+            continue
 
 
 def shrink_to_fit(path: Path, max_bytes: int, duration: float) -> bool:

@@ -168,3 +168,18 @@ def test_the_video_takes_its_name_only_when_complete(tmp_path: Path) -> None:
         enc.finish()
     assert out.exists() and mux.probe(out).faststart
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+def test_a_killed_renders_part_file_is_cleared_by_the_next_render(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f".v.{gone}.part.mp4"  # what a kill -9 mid-render leaves
+    stale.write_bytes(b"cut video")
+    other = tmp_path / f".w.{gone}.part.mp4"  # another output's: not ours to touch
+    other.write_bytes(b"x")
+    out = tmp_path / "v.mp4"
+    mux.encode_frames(_frames(5), _tone(0.2), RATE, out, width=160, height=120, n_frames=5)
+    assert out.exists() and not stale.exists() and other.exists()
