@@ -1,8 +1,8 @@
 """`/kb`: the file a user just sent goes into the chat agent's knowledge base.
 
-A file message is read into the conversation (bot/user_files.py) and its bytes are kept for an
-hour under `<data_dir>/user_media/last_file/`, one per conversation. `/kb` (or "add to
-knowledge", "加入知识库") then indexes that file for the chat's agent, the same way as
+A file message is read into the conversation (bot/user_files.py) and kept for an hour as the
+conversation's last file (bot/last_media.py). `/kb` (or "add to knowledge", "加入知识库") then
+indexes that file for the chat's agent, the same way as
 `POST /api/v1/agents/{name}/knowledge`: a file of the same name is replaced, the size caps hold.
 Only agents with the `knowledge` capability take files, and `AVATARBOT_KNOWLEDGE__CHAT_UPLOADS`
 (default true) can switch chat uploads off.
@@ -10,19 +10,14 @@ Only agents with the `knowledge` capability take files, and `AVATARBOT_KNOWLEDGE
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
-import time
 from pathlib import Path
 
-from avatarbot.bot import router
+from avatarbot.bot import last_media, router
 from avatarbot.bot.types import IncomingMessage, Reply
 from avatarbot.errors import AvatarbotError
 from avatarbot.services import Services
 
 KB_PHRASES = ("add to knowledge", "add to the knowledge base", "加入知识库", "存入知识库")
-LAST_FILE_TTL_S = 3600  # "/kb" refers to a file from the last hour
 
 
 def wants_knowledge(text: str) -> bool:
@@ -30,32 +25,6 @@ def wants_knowledge(text: str) -> bool:
     if lowered == "/kb" or lowered.startswith(("/kb ", "/kb@")):
         return True
     return any(phrase in lowered for phrase in KB_PHRASES)
-
-
-def _folder(services: Services, msg: IncomingMessage) -> Path:
-    stem = hashlib.sha256(msg.conversation.encode()).hexdigest()[:32]
-    return services.settings.data_dir / "user_media" / "last_file" / stem
-
-
-def keep_last_file(services: Services, msg: IncomingMessage, name: str, data: bytes) -> None:
-    """Keep the file's bytes for a later /kb (blocking: run in a thread); replaces the last."""
-    folder = _folder(services, msg)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "data").write_bytes(data)
-    (folder / "meta.json").write_text(json.dumps({"name": name}), encoding="utf-8")
-
-
-def last_file(services: Services, msg: IncomingMessage) -> tuple[str, bytes] | None:
-    """(name, bytes) of the file this user sent last in this chat, when recent enough."""
-    folder = _folder(services, msg)
-    try:
-        if time.time() - (folder / "data").stat().st_mtime > LAST_FILE_TTL_S:
-            return None
-        name = str(json.loads((folder / "meta.json").read_text(encoding="utf-8"))["name"])
-        return name, (folder / "data").read_bytes()
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 async def add_last_file(services: Services, msg: IncomingMessage) -> list[Reply]:
@@ -82,7 +51,7 @@ async def add_last_file(services: Services, msg: IncomingMessage) -> list[Reply]
                 "`knowledge` capability, set in the console's agent page)."
             )
         ]
-    kept = await asyncio.to_thread(last_file, services, msg)
+    kept = await asyncio.to_thread(last_media.last, services, msg, "file")
     if kept is None:
         return [
             Reply.of_text(
@@ -90,7 +59,7 @@ async def add_last_file(services: Services, msg: IncomingMessage) -> list[Reply]
                 "within the hour, and it goes into the knowledge base."
             )
         ]
-    name, data = kept
+    name, data = kept.name, await asyncio.to_thread(kept.read_bytes)
     try:
         info, replaced = await knowledge_base(services).add_document(
             agent_id=agent.id, filename=name, data=data

@@ -186,11 +186,18 @@ def db_gate(services: Services) -> WriteGate | None:
     return WriteGate() if services.db.dialect == "sqlite" else None
 
 
+def gate_turn(gate: WriteGate | None, *, urgent: bool = False) -> Any:
+    """A turn at the write gate (none without a gate); `urgent` for the intake (somebody
+    waits on it)."""
+    if gate is None:
+        return contextlib.nullcontext()
+    return gate.urgent() if urgent else gate
+
+
 @contextlib.asynccontextmanager
 async def gated_session(
     services: Services, gate: WriteGate | None, *, urgent: bool = False
 ) -> AsyncIterator[Any]:
-    """A session that holds the write gate; `urgent` for the intake (somebody waits on it)."""
-    turn = (gate.urgent() if urgent else gate) if gate is not None else contextlib.nullcontext()
-    async with turn, services.db.session() as session:
+    """A session that holds its turn at the write gate (`gate_turn`)."""
+    async with gate_turn(gate, urgent=urgent), services.db.session() as session:
         yield session

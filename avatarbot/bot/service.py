@@ -28,7 +28,7 @@ from avatarbot.bot import commands, inbox, outbox, router, user_media
 from avatarbot.bot.channel import ChannelSender, ChatTarget
 from avatarbot.bot.dispatch import Dispatcher
 from avatarbot.bot.intake_batch import IntakeBatcher
-from avatarbot.bot.outbox import db_gate, gated_session
+from avatarbot.bot.outbox import db_gate, gate_turn, gated_session
 from avatarbot.bot.streaming import relay_for
 from avatarbot.bot.types import IncomingMessage, Reply
 from avatarbot.errors import AvatarbotError, ExternalServiceError
@@ -65,7 +65,7 @@ class BotService:
         # The intake's inserts go ahead of background writes and are group-committed.
         self._intake = IntakeBatcher(
             lambda: self._session(urgent=True),
-            lambda: self.gate.urgent() if self.gate is not None else contextlib.nullcontext(),
+            lambda: gate_turn(self.gate, urgent=True),
             services.db.engine,
         )
         self._chat_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import io
 import logging
-import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from avatarbot.bot.chat_knowledge import add_last_file, keep_last_file, wants_knowledge
+from avatarbot.bot import last_media
+from avatarbot.bot.chat_knowledge import add_last_file, wants_knowledge
 from avatarbot.bot.types import Attachment, IncomingMessage, Reply
 from avatarbot.errors import AvatarbotError, InvalidInput
 from avatarbot.services import Services
@@ -27,7 +26,6 @@ from avatarbot.services import Services
 logger = logging.getLogger(__name__)
 
 PHOTO_PHRASES = ("use this photo", "use this picture", "用这张照片", "用这张图片", "用这张图")
-LAST_PHOTO_TTL_S = 3600  # "use this photo" refers to a photo from the last hour
 LLM_IMAGE_MAX_SIDE = 1536  # larger photos are scaled down before they go to the LLM
 LLM_IMAGE_MAX_BYTES = 1_500_000
 
@@ -166,31 +164,9 @@ def _unsupported(kind: str) -> str:
 # --- photos ----------------------------------------------------------------------------
 
 
-def _photo_dir(services: Services) -> Path:
-    return services.settings.data_dir / "user_media" / "last_photo"
-
-
-def _photo_stem(msg: IncomingMessage) -> str:
-    return hashlib.sha256(msg.conversation.encode()).hexdigest()[:32]
-
-
 def last_photo(services: Services, msg: IncomingMessage) -> Path | None:
     """The photo this user sent last in this chat, when it is recent enough."""
-    folder = _photo_dir(services)
-    for path in folder.glob(f"{_photo_stem(msg)}.*"):
-        if time.time() - path.stat().st_mtime <= LAST_PHOTO_TTL_S:
-            return path
-    return None
-
-
-def _keep_photo(services: Services, msg: IncomingMessage, data: bytes, suffix: str) -> Path:
-    folder = _photo_dir(services)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{_photo_stem(msg)}.*"):
-        old.unlink(missing_ok=True)
-    path = folder / f"{_photo_stem(msg)}{suffix}"
-    path.write_bytes(data)
-    return path
+    return last_media.last(services, msg, "photo")
 
 
 async def _photo(services: Services, msg: IncomingMessage, data: bytes) -> list[Reply] | None:
@@ -201,7 +177,7 @@ async def _photo(services: Services, msg: IncomingMessage, data: bytes) -> list[
                 "That photo is not an image I can read: please send a JPEG, PNG or WebP picture."
             )
         ]
-    path = await asyncio.to_thread(_keep_photo, services, msg, data, suffix)
+    path = await asyncio.to_thread(last_media.keep, services, msg, "photo", f"photo{suffix}", data)
     if wants_avatar(msg.text):
         from avatarbot.bot.avatar_photo import make_avatar
 
@@ -263,7 +239,7 @@ async def _file(
         return [Reply.of_text(exc.message)]
     if not content.strip():
         return [Reply.of_text(f"I found no text in {name}.")]
-    await asyncio.to_thread(keep_last_file, services, msg, name, data)  # for a later /kb
+    await asyncio.to_thread(last_media.keep, services, msg, "file", name, data)  # for /kb
     kept = content[:FILE_CONTEXT_CHARS]
     if not await remember_file(services, msg, name, kept):
         return [Reply.of_text(f"I read {name}, but no agent is running here to keep it in mind.")]

@@ -63,13 +63,13 @@ def test_kb_words_and_the_last_file_of_a_conversation(tmp_path) -> None:  # type
     import time
     from types import SimpleNamespace
 
-    from avatarbot.bot.chat_knowledge import (
-        LAST_FILE_TTL_S,
-        keep_last_file,
-        last_file,
-        wants_knowledge,
-    )
+    from avatarbot.bot import last_media
+    from avatarbot.bot.chat_knowledge import wants_knowledge
     from avatarbot.bot.types import Channel, IncomingMessage
+
+    def last_file(services, msg):  # type: ignore[no-untyped-def]
+        path = last_media.last(services, msg, "file")
+        return None if path is None else (path.name, path.read_bytes())
 
     assert (
         wants_knowledge("/kb")
@@ -80,14 +80,18 @@ def test_kb_words_and_the_last_file_of_a_conversation(tmp_path) -> None:  # type
     services = SimpleNamespace(settings=SimpleNamespace(data_dir=tmp_path))
     alice = IncomingMessage(channel=Channel.FEISHU, chat_id="oc_1", user_id="ou_a", text="")
     bob = IncomingMessage(channel=Channel.FEISHU, chat_id="oc_1", user_id="ou_b", text="")
-    keep_last_file(services, alice, "a.md", b"first")  # type: ignore[arg-type]
-    keep_last_file(services, alice, "b.md", b"second")  # type: ignore[arg-type]
-    assert last_file(services, alice) == ("b.md", b"second")  # type: ignore[arg-type]
-    assert last_file(services, bob) is None  # type: ignore[arg-type]
-    [kept] = (tmp_path / "user_media" / "last_file").glob("*/data")
-    old = time.time() - LAST_FILE_TTL_S - 5
+    last_media.keep(services, alice, "file", "a.md", b"first")  # type: ignore[arg-type]
+    last_media.keep(services, alice, "file", "b.md", b"second")  # type: ignore[arg-type]
+    assert last_file(services, alice) == ("b.md", b"second")
+    assert last_file(services, bob) is None
+    assert last_media.last(services, alice, "photo") is None  # type: ignore[arg-type]
+    [kept] = (tmp_path / "user_media" / "last_file").glob("*/*")
+    old = time.time() - last_media.TTL_S - 5
     os.utime(kept, (old, old))
-    assert last_file(services, alice) is None  # type: ignore[arg-type]
+    assert last_file(services, alice) is None
+    # A name from the platform is a name, never a path.
+    path = last_media.keep(services, bob, "file", "../../evil.md", b"x")  # type: ignore[arg-type]
+    assert path.name == "evil.md" and path.parent.parent.name == "last_file"
 
 
 def test_word_and_csv_files_are_read_too() -> None:
